@@ -1,0 +1,19 @@
+"""Stacked recurrent forecasters in pure PyTorch."""
+
+from models.config import GATES, Cell, InitScheme, ModelConfig
+from models.forecaster import StackedRNNForecaster
+from models.init import flatten_init_report, init_report, initialize
+from models.serialization import load_model_dir, save_model_dir
+
+__all__ = [
+    "GATES",
+    "Cell",
+    "InitScheme",
+    "ModelConfig",
+    "StackedRNNForecaster",
+    "flatten_init_report",
+    "init_report",
+    "initialize",
+    "load_model_dir",
+    "save_model_dir",
+]

@@ -1,0 +1,86 @@
+"""Stacked recurrent forecaster: raw window in, raw-scale multi-horizon forecast out."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import ModelConfig
+from models.init import initialize
+
+_EPS = 1e-6  # keeps the scale of a constant window away from zero
+
+
+def _make_layer(config: ModelConfig, input_dim: int) -> nn.RNNBase:
+    """One recurrent layer in PyTorch's fused kernel (cuDNN on GPU): no Python loop over time."""
+    common = {"input_size": input_dim, "hidden_size": config.hidden_size, "batch_first": True}
+    if config.cell == "lstm":
+        return nn.LSTM(**common)
+    if config.cell == "gru":
+        return nn.GRU(**common)
+    return nn.RNN(**common, nonlinearity="tanh" if config.cell == "rnn_tanh" else "relu")
+
+
+class StackedRNNForecaster(nn.Module):
+    """A stack of recurrent layers whose top final state feeds a direct multi-horizon head.
+
+    Layer k's output sequence is layer k+1's input sequence. Each layer is its own fused
+    `nn.LSTM`/`nn.GRU`/`nn.RNN`, so every layer's output sequence can be inspected (gradient
+    telemetry) and residual connections can join them.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        dims = [1] + [config.hidden_size] * (config.num_layers - 1)
+        self.layers = nn.ModuleList(_make_layer(config, d) for d in dims)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, config.horizon)
+        initialize(self, config)
+
+    def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Location and scale of each raw window, each (B, 1); the model is trained in this space."""
+        if self.config.scaling == "mean_abs":
+            return torch.zeros_like(x[:, :1]), x.abs().mean(dim=1, keepdim=True) + _EPS
+        if self.config.scaling == "standard":
+            return x.mean(dim=1, keepdim=True), x.std(dim=1, keepdim=True) + _EPS
+        return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+
+    def encode(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Run the stack on a normalized window.
+
+        Args:
+            z: normalized window, (B, T).
+
+        Returns:
+            The output sequence of every layer, bottom first, each (B, T, H).
+        """
+        h = z.unsqueeze(-1)  # (B, T, 1)
+        outputs: list[torch.Tensor] = []
+        for k, layer in enumerate(self.layers):
+            out, _ = layer(h)  # (B, T, H)
+            if self.config.residual and k > 0:
+                out = out + h  # same width from layer 2 on
+            outputs.append(out)
+            h = self.dropout(out) if k < len(self.layers) - 1 else out
+        return outputs
+
+    def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
+        """Forecast in the normalized space: (B, T) -> (B, horizon)."""
+        return self.head(self.encode(z)[-1][:, -1])  # top layer, last time step: (B, H)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Forecast from raw values.
+
+        Args:
+            x: raw input windows, (B, input_size).
+
+        Returns:
+            Raw-scale forecasts, (B, horizon).
+        """
+        if x.dim() != 2 or x.shape[1] != self.config.input_size:
+            raise ValueError(
+                f"expected input (batch, {self.config.input_size}), got {tuple(x.shape)}"
+            )
+        loc, scale = self.window_stats(x)
+        return self.forward_normalized((x - loc) / scale) * scale + loc

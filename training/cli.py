@@ -1,0 +1,67 @@
+"""The `stackcast` command line: train and evaluate (serve and predict come with the service)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from training.config import DEFAULT_CONFIG, load_config
+
+app = typer.Typer(help="Train, track, register and score stacked recurrent forecasters.")
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path, typer.Option(help="YAML config; every key is documented in the README.")
+    ] = DEFAULT_CONFIG,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override one key, e.g. --set model.hidden_size=64 (repeat)."),
+    ] = None,
+) -> None:
+    """Train a model, log the run to MLflow and register it; print run id, version and alias."""
+    from training.train import train as run_training  # heavy imports only when used
+
+    result = run_training(load_config(config, set_ or []))
+    reg = result.registration
+    typer.echo(f"run_id: {result.run_id}")
+    typer.echo(f"registered: {reg.name} version {reg.version}")
+    typer.echo(f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs})")
+    if reg.alias_moved:
+        before = f"from version {reg.previous_champion}" if reg.previous_champion else "(new)"
+        typer.echo(f"alias '{reg.alias}' moved to version {reg.version} {before}")
+    else:
+        typer.echo(f"alias '{reg.alias}' stays on version {reg.previous_champion} (not better)")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        str, typer.Option(help="Model URI, e.g. models:/stackcast@champion.")
+    ] = "models:/stackcast@champion",
+    train_file: Annotated[
+        Path | None, typer.Option("--train", help="Long-format history (default: M4 Hourly).")
+    ] = None,
+    test_file: Annotated[
+        Path | None, typer.Option("--test", help="Long-format test values following --train.")
+    ] = None,
+    seasonality: Annotated[int, typer.Option(help="Seasonal period m for MASE/Naive2.")] = 24,
+) -> None:
+    """Score a registered model on the test part; print sMAPE / MASE / OWA beside baselines."""
+    from training.evaluate import evaluate as run_evaluation
+
+    table = run_evaluation(
+        model, train_path=train_file, test_path=test_file, seasonality=seasonality
+    )
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
+        typer.echo(table.to_string())

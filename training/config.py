@@ -1,0 +1,134 @@
+"""The training config: one YAML file plus `--set key=value` overrides, every key typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.config import ModelConfig
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "m4_hourly.yaml"
+FillPolicy = Literal["error", "ffill", "interpolate", "zero"]
+SelectionMetric = Literal["val/owa", "val/smape", "val/mase", "val/loss"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(_Section):
+    """Where the series come from and how they are windowed."""
+
+    source: Literal["m4_hourly", "file"] = Field(
+        "m4_hourly", description="Bundled M4 Hourly train part, or a long-format file."
+    )
+    path: Path | None = Field(None, description="CSV/Parquet in long format (source=file).")
+    fill: FillPolicy = Field("error", description="What to do with NaN/inf values.")
+    stride: int = Field(1, ge=1, description="Step between consecutive training windows.")
+    samples_per_epoch: int | None = Field(
+        None, ge=1, description="Windows drawn per epoch (None: all windows, shuffled)."
+    )
+    seasonality: int = Field(24, ge=1, description="Seasonal period m for MASE and Naive2.")
+
+    @model_validator(mode="after")
+    def _path_matches_source(self) -> Self:
+        if self.source == "file" and self.path is None:
+            raise ValueError("data.path is required when data.source is 'file'")
+        if self.source == "m4_hourly" and self.path is not None:
+            raise ValueError("data.path is only read when data.source is 'file'")
+        return self
+
+
+class OptimConfig(_Section):
+    """Loss and optimizer."""
+
+    loss: Literal["mae", "mse"] = Field("mae", description="Loss on the normalized scale.")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    batch_size: int = Field(256, ge=1, description="Windows per optimizer step.")
+    lr_decay: float = Field(
+        1.0, gt=0, le=1, description="Multiplicative learning-rate decay per epoch (1 = constant)."
+    )
+
+
+class TrainerConfig(_Section):
+    """Lightning Trainer settings."""
+
+    max_epochs: int = Field(30, ge=1, description="Upper bound on epochs.")
+    patience: int = Field(5, ge=1, description="Early stopping: epochs without val/loss gain.")
+    gradient_clip_val: float | None = Field(
+        1.0, gt=0, description="Clipping threshold (None turns clipping off)."
+    )
+    gradient_clip_algorithm: Literal["norm", "value"] = Field(
+        "norm", description="Clip the total gradient norm, or each gradient value."
+    )
+    seed: int = Field(42, description="Seed for weights, sampling and dropout.")
+    accelerator: Literal["auto", "cpu", "gpu"] = Field("auto", description="GPU when present.")
+    precision: Literal["32-true", "bf16-mixed"] = Field(
+        "32-true", description="bf16-mixed needs a GPU."
+    )
+    limit_train_batches: int | None = Field(
+        None, ge=1, description="Cap on batches per epoch (tests, smoke runs)."
+    )
+    progress_bar: bool = Field(True, description="Show Lightning's progress bar.")
+    checkpoint_dir: Path = Field(Path("checkpoints"), description="Where best checkpoints go.")
+
+
+class RegistryConfig(_Section):
+    """MLflow experiment, registered model and alias."""
+
+    experiment: str = Field("stackcast", min_length=1, description="MLflow experiment name.")
+    model_name: str = Field("stackcast", min_length=1, description="Registered model name.")
+    alias: str = Field("champion", min_length=1, description="Alias moved on improvement.")
+    metric: SelectionMetric = Field("val/owa", description="Lower is better; decides the alias.")
+
+
+class TrainConfig(_Section):
+    """Everything one training run needs."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
+    optim: OptimConfig = Field(default_factory=OptimConfig)  # type: ignore[arg-type]
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)  # type: ignore[arg-type]
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)  # type: ignore[arg-type]
+
+    def flat(self) -> dict[str, Any]:
+        """The config as `section.key -> value`, for MLflow params."""
+        return {
+            f"{section}.{key}": value
+            for section, values in self.model_dump(mode="json").items()
+            for key, value in values.items()
+        }
+
+
+def _apply_override(tree: dict[str, Any], assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override '{assignment}' is not of the form section.key=value")
+    *parents, leaf = key.strip().split(".")
+    node = tree
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"override '{key}': '{part}' is a value, not a section")
+        node = child
+    node[leaf] = yaml.safe_load(raw)  # "64" -> 64, "null" -> None, "lstm" -> "lstm"
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config, apply `section.key=value` overrides, and validate every key.
+
+    Raises:
+        pydantic.ValidationError: naming each unknown or invalid key and the allowed values.
+        ValueError: for a malformed override.
+    """
+    text = (path or DEFAULT_CONFIG).read_text()
+    tree = yaml.safe_load(text) or {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of sections")
+    for assignment in overrides or []:
+        _apply_override(tree, assignment)
+    return TrainConfig.model_validate(tree)

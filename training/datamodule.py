@@ -1,0 +1,92 @@
+"""Windows every series once into tensors and serves shuffled batches of them."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from training.baselines import naive2
+
+
+class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
+    """Pre-built tensors indexed by a whole batch of rows at once (no per-sample collate)."""
+
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+        index = torch.as_tensor(rows)
+        return tuple(t[index] for t in self.tensors)
+
+
+def _windows(values: np.ndarray, length: int, stride: int) -> np.ndarray:
+    """All windows of `length` points with the given stride: (n_windows, length)."""
+    view = np.lib.stride_tricks.sliding_window_view(values, length)
+    return view[::stride]
+
+
+class SeriesDataModule(L.LightningDataModule):
+    """Time-split windows of many series.
+
+    Validation is the last `horizon` points of every series, predicted from the `input_size`
+    points before them. Training windows end (targets included) before that span starts, so
+    nothing from the validation span leaks into training.
+    """
+
+    def __init__(
+        self,
+        series: dict[str, np.ndarray],
+        *,
+        input_size: int,
+        horizon: int,
+        batch_size: int,
+        stride: int = 1,
+        samples_per_epoch: int | None = None,
+        seasonality: int = 24,
+    ) -> None:
+        super().__init__()
+        self.ids = list(series)
+        self.batch_size = batch_size
+        self.samples_per_epoch = samples_per_epoch
+        window = input_size + horizon
+        train_parts = [v[:-horizon].astype(np.float32) for v in series.values()]
+        chunks = [_windows(p, window, stride) for p in train_parts if len(p) >= window]
+        if not chunks:
+            raise ValueError(
+                f"no training windows: every series needs at least input_size + 2 * horizon "
+                f"= {input_size + 2 * horizon} points (the last {horizon} are for validation)"
+            )
+        train = torch.from_numpy(np.concatenate(chunks))  # (N, T + H)
+        self.train_x, self.train_y = train[:, :input_size], train[:, input_size:]
+        # Validation: one window per series, (S, T) -> (S, H).
+        val_x = np.stack([v[-window:-horizon] for v in series.values()]).astype(np.float32)
+        val_y = np.stack([v[-horizon:] for v in series.values()]).astype(np.float32)
+        # MASE scale and Naive2 come from the training part only (the validation span excluded).
+        scale = [np.mean(np.abs(p[seasonality:] - p[:-seasonality])) for p in train_parts]
+        self.val_insample = [p.astype(np.float64) for p in train_parts]  # per series (n_i - H,)
+        self.val_naive2 = naive2(self.val_insample, horizon, seasonality)  # (S, H)
+        self.val_x, self.val_y = torch.from_numpy(val_x), torch.from_numpy(val_y)
+        self.val_mase_scale = torch.tensor(scale, dtype=torch.float32).clamp_min(1e-8)
+
+    @property
+    def num_train_windows(self) -> int:
+        """Number of training windows built."""
+        return len(self.train_x)
+
+    def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        """Shuffled batches; `samples_per_epoch` windows per epoch when set."""
+        data = WindowTensors(self.train_x, self.train_y)
+        sampler = RandomSampler(data, num_samples=self.samples_per_epoch)
+        batches = BatchSampler(sampler, self.batch_size, drop_last=False)
+        return DataLoader(data, sampler=batches, batch_size=None)
+
+    def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
+        """The validation windows with each series' MASE scale, in series order."""
+        data = WindowTensors(self.val_x, self.val_y, self.val_mase_scale)
+        batches = BatchSampler(SequentialSampler(data), max(self.batch_size, 1024), drop_last=False)
+        return DataLoader(data, sampler=batches, batch_size=None)

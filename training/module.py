@@ -1,0 +1,125 @@
+"""LightningModule wrapping a `StackedRNNForecaster`: one shared step, clipping statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from models import StackedRNNForecaster
+from training.config import OptimConfig
+
+_LOSSES = {"mae": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+
+
+def _grad_norm(parameters: list[torch.Tensor]) -> torch.Tensor:
+    """Total L2 norm of all gradients, kept on device (no host sync)."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in parameters]))
+
+
+class ForecastModule(L.LightningModule):
+    """Trains the forecaster on the normalized scale of each window.
+
+    Each window is divided by its own statistics (the model's `window_stats`), so a loss on
+    the normalized scale weighs every series alike, whatever its level.
+    """
+
+    def __init__(
+        self,
+        model: StackedRNNForecaster,
+        optim: OptimConfig,
+        val_naive2: tuple[float, float] | None = None,
+    ) -> None:
+        """Wrap a model.
+
+        Args:
+            model: the forecaster to train.
+            optim: loss and optimizer settings.
+            val_naive2: Naive2's (sMAPE, MASE) on the validation windows; enables `val/owa`.
+        """
+        super().__init__()
+        self.model = model
+        self.optim = optim
+        self.loss_fn = _LOSSES[optim.loss]
+        self.val_naive2 = val_naive2
+        self._val_smape: list[torch.Tensor] = []
+        self._val_mase: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw-scale forecast, (B, T) -> (B, horizon)."""
+        return self.model(x)
+
+    def model_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss on the normalized scale and the raw-scale forecast."""
+        x, y = batch[0], batch[1]  # (B, T), (B, H)
+        loc, scale = self.model.window_stats(x)  # (B, 1) each
+        pred_z = self.model.forward_normalized((x - loc) / scale)  # (B, H)
+        loss = self.loss_fn(pred_z, (y - loc) / scale)
+        return loss, pred_z.detach() * scale + loc
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """One optimizer step's loss."""
+        loss, _ = self.model_step(batch)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        """Validation loss plus per-series sMAPE and MASE on the raw scale."""
+        loss, pred = self.model_step(batch)
+        y, mase_scale = batch[1], batch[2]
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(y))
+        smape = 200 * ((y - pred).abs() / (y.abs() + pred.abs()).clamp_min(1e-8)).mean(dim=1)
+        self._val_smape.append(smape)
+        self._val_mase.append((y - pred).abs().mean(dim=1) / mase_scale)
+
+    def on_validation_epoch_end(self) -> None:
+        """Series-averaged sMAPE, MASE and (with Naive2 known) OWA of the epoch."""
+        smape = torch.cat(self._val_smape).mean()
+        mase = torch.cat(self._val_mase).mean()
+        self._val_smape.clear()
+        self._val_mase.clear()
+        self.log_dict({"val/smape": smape, "val/mase": mase}, prog_bar=True)
+        if self.val_naive2 is not None:
+            smape_n2, mase_n2 = self.val_naive2
+            self.log("val/owa", 0.5 * (smape / smape_n2 + mase / mase_n2), prog_bar=True)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping, with the norm logged before and after it and a clipped flag."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if not grads:
+            return
+        before = _grad_norm(grads)
+        largest = torch.stack([g.abs().max() for g in grads]).max()  # before value clipping
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        after = _grad_norm(grads)
+        if gradient_clip_val is None:
+            clipped = torch.zeros((), device=before.device)
+        elif gradient_clip_algorithm == "value":
+            clipped = (largest > gradient_clip_val).float()
+        else:
+            clipped = (before > gradient_clip_val).float()
+        self.log_dict(
+            {"grad/norm_pre_clip": before, "grad/norm_post_clip": after, "grad/clipped": clipped},
+            on_step=False,
+            on_epoch=True,
+        )
+        self.log("grad/norm_pre_clip_max", before, on_step=False, on_epoch=True, reduce_fx="max")
+        self.log("grad/norm_post_clip_max", after, on_step=False, on_epoch=True, reduce_fx="max")
+
+    def configure_optimizers(self) -> Any:
+        """AdamW with an optional per-epoch exponential learning-rate decay."""
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
+        )
+        if self.optim.lr_decay == 1.0:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.optim.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,32 @@
+"""Where runs go: `MLFLOW_TRACKING_URI` if set, else an embedded SQLite store in the cwd."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+
+EMBEDDED_DB = "mlflow.db"  # the model registry needs a database-backed store
+EMBEDDED_ARTIFACTS = "mlartifacts"
+
+
+def configure_tracking() -> str:
+    """Point MLflow at the configured server, or at the embedded default; returns the URI."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        uri = f"sqlite:///{Path(EMBEDDED_DB).resolve()}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
+    return uri
+
+
+def experiment_id(name: str) -> str:
+    """Id of the named experiment, created if missing (local artifacts for the embedded store)."""
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None
+    if mlflow.get_tracking_uri().startswith("sqlite:"):
+        location = Path(EMBEDDED_ARTIFACTS).resolve().as_uri()
+    return str(mlflow.create_experiment(name, artifact_location=location))
