@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Cell = Literal["lstm", "gru", "rnn_tanh", "rnn_relu"]
 InitScheme = Literal[
-    "default", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal", "identity"
+    "default",
+    "xavier_uniform",
+    "xavier_normal",
+    "he_uniform",
+    "he_normal",
+    "orthogonal",
+    "identity",
 ]
 Scaling = Literal["mean_abs", "standard", "none"]
 
@@ -40,16 +46,27 @@ class ModelConfig(BaseModel):
     scaling: Scaling = Field(
         "mean_abs", description="Per-window normalization done inside the model (raw in, raw out)."
     )
+    season_length: int | None = Field(
+        None,
+        ge=1,
+        description="Add the seasonal-naive forecast (last season repeated); the network "
+        "then learns the deviation from it. None: the network forecasts alone.",
+    )
 
     @model_validator(mode="after")
     def _check_cell_options(self) -> Self:
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(
-                f"forget_bias applies to cell='lstm' only, got cell='{self.cell}': remove forget_bias"
+                f"forget_bias applies to cell='lstm' only, got cell='{self.cell}': "
+                "set model.forget_bias=null"
             )
         if self.init == "identity" and self.cell not in ("rnn_relu", "rnn_tanh"):
             raise ValueError(
                 f"init='identity' (IRNN) needs cell 'rnn_relu' or 'rnn_tanh', got '{self.cell}'"
+            )
+        if self.season_length is not None and self.season_length > self.input_size:
+            raise ValueError(
+                f"season_length={self.season_length} exceeds input_size={self.input_size}"
             )
         if self.dropout > 0 and self.num_layers == 1:
             raise ValueError("dropout acts between stacked layers: it needs num_layers >= 2")

@@ -39,7 +39,7 @@ class StackedRNNForecaster(nn.Module):
         initialize(self, config)
 
     def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Location and scale of each raw window, each (B, 1); the model is trained in this space."""
+        """Location and scale of each raw window, each (B, 1): the space the model works in."""
         if self.config.scaling == "mean_abs":
             return torch.zeros_like(x[:, :1]), x.abs().mean(dim=1, keepdim=True) + _EPS
         if self.config.scaling == "standard":
@@ -67,7 +67,13 @@ class StackedRNNForecaster(nn.Module):
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """Forecast in the normalized space: (B, T) -> (B, horizon)."""
-        return self.head(self.encode(z)[-1][:, -1])  # top layer, last time step: (B, H)
+        top = self.encode(z)[-1]  # (B, T, H)
+        out: torch.Tensor = self.head(top[:, -1])  # last time step -> (B, horizon)
+        m = self.config.season_length
+        if m is not None:
+            repeats = -(-self.config.horizon // m)  # ceil
+            out = out + z[:, -m:].repeat(1, repeats)[:, : self.config.horizon]  # seasonal naive
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Forecast from raw values.

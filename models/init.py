@@ -46,18 +46,18 @@ def initialize(model: nn.Module, config: ModelConfig) -> None:
     layers: list[nn.RNNBase] = [m for m in model.modules() if isinstance(m, nn.RNNBase)]
     if config.init != "default":
         for layer in layers:
-            _per_gate(layer.weight_ih_l0, gates, _INPUT_RULES[config.init])
-            _per_gate(layer.weight_hh_l0, gates, _RECURRENT_RULES[config.init])
-            nn.init.zeros_(layer.bias_ih_l0)
-            nn.init.zeros_(layer.bias_hh_l0)
+            _per_gate(layer.get_parameter("weight_ih_l0"), gates, _INPUT_RULES[config.init])
+            _per_gate(layer.get_parameter("weight_hh_l0"), gates, _RECURRENT_RULES[config.init])
+            nn.init.zeros_(layer.get_parameter("bias_ih_l0"))
+            nn.init.zeros_(layer.get_parameter("bias_hh_l0"))
         for linear in (m for m in model.modules() if isinstance(m, nn.Linear)):
             _INPUT_RULES[config.init](linear.weight)
             nn.init.zeros_(linear.bias)
     if config.forget_bias is not None:
         h = config.hidden_size
         for layer in layers:
-            layer.bias_ih_l0[h : 2 * h].fill_(config.forget_bias)  # forget gate: rows H..2H
-            layer.bias_hh_l0[h : 2 * h].zero_()
+            layer.get_parameter("bias_ih_l0")[h : 2 * h].fill_(config.forget_bias)  # rows H..2H
+            layer.get_parameter("bias_hh_l0")[h : 2 * h].zero_()
 
 
 def _spectrum(matrix: torch.Tensor) -> tuple[float, float]:
@@ -87,14 +87,15 @@ def init_report(model: nn.Module) -> dict[str, Any]:
     report: list[dict[str, Any]] = []
     for k, layer in enumerate(layers):
         gates: dict[str, dict[str, float]] = {}
-        for name, block in zip(names, layer.weight_hh_l0.chunk(len(names), dim=0), strict=True):
+        w_hh = layer.get_parameter("weight_hh_l0")  # (G * H, H)
+        for name, block in zip(names, w_hh.chunk(len(names), dim=0), strict=True):
             radius, sigma = _spectrum(block)
             gates[name] = {"spectral_radius": radius, "max_singular_value": sigma}
         report.append(
             {
                 "layer": k,
-                "weight_ih_norm": float(layer.weight_ih_l0.norm()),
-                "weight_hh_norm": float(layer.weight_hh_l0.norm()),
+                "weight_ih_norm": float(layer.get_parameter("weight_ih_l0").norm()),
+                "weight_hh_norm": float(w_hh.norm()),
                 "spectral_radius": max(g["spectral_radius"] for g in gates.values()),
                 "max_singular_value": max(g["max_singular_value"] for g in gates.values()),
                 "gates": gates,

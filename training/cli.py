@@ -16,7 +16,8 @@ app = typer.Typer(help="Train, track, register and score stacked recurrent forec
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG)
 
 
 @app.command()

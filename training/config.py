@@ -45,7 +45,11 @@ class DataConfig(_Section):
 class OptimConfig(_Section):
     """Loss and optimizer."""
 
-    loss: Literal["mae", "mse"] = Field("mae", description="Loss on the normalized scale.")
+    loss: Literal["mae", "mse", "mase"] = Field(
+        "mae",
+        description="mae/mse on each window's normalized scale; mase divides the absolute error "
+        "by the window's mean seasonal difference (data.seasonality), as the MASE metric does.",
+    )
     lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
     batch_size: int = Field(256, ge=1, description="Windows per optimizer step.")
@@ -90,10 +94,10 @@ class TrainConfig(_Section):
     """Everything one training run needs."""
 
     model: ModelConfig = Field(default_factory=ModelConfig)
-    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
-    optim: OptimConfig = Field(default_factory=OptimConfig)  # type: ignore[arg-type]
-    trainer: TrainerConfig = Field(default_factory=TrainerConfig)  # type: ignore[arg-type]
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)  # type: ignore[arg-type]
+    data: DataConfig = Field(default_factory=DataConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     def flat(self) -> dict[str, Any]:
         """The config as `section.key -> value`, for MLflow params."""

@@ -19,7 +19,7 @@ class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
     def __len__(self) -> int:
         return len(self.tensors[0])
 
-    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
+    def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:
         index = torch.as_tensor(rows)
         return tuple(t[index] for t in self.tensors)
 
@@ -28,6 +28,12 @@ def _windows(values: np.ndarray, length: int, stride: int) -> np.ndarray:
     """All windows of `length` points with the given stride: (n_windows, length)."""
     view = np.lib.stride_tricks.sliding_window_view(values, length)
     return view[::stride]
+
+
+def _mase_scale(insample: np.ndarray, seasonality: int) -> float:
+    """Mean absolute seasonal difference; lag 1 when the series is no longer than a season."""
+    m = seasonality if len(insample) > seasonality else 1
+    return float(np.mean(np.abs(insample[m:] - insample[:-m]))) if len(insample) > m else 1.0
 
 
 class SeriesDataModule(L.LightningDataModule):
@@ -54,6 +60,12 @@ class SeriesDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.samples_per_epoch = samples_per_epoch
         window = input_size + horizon
+        short = {k: len(v) for k, v in series.items() if len(v) < window}
+        if short:
+            raise ValueError(
+                f"{len(short)} series are shorter than input_size + horizon = {window}: "
+                f"{dict(list(short.items())[:5])}"
+            )
         train_parts = [v[:-horizon].astype(np.float32) for v in series.values()]
         chunks = [_windows(p, window, stride) for p in train_parts if len(p) >= window]
         if not chunks:
@@ -67,7 +79,7 @@ class SeriesDataModule(L.LightningDataModule):
         val_x = np.stack([v[-window:-horizon] for v in series.values()]).astype(np.float32)
         val_y = np.stack([v[-horizon:] for v in series.values()]).astype(np.float32)
         # MASE scale and Naive2 come from the training part only (the validation span excluded).
-        scale = [np.mean(np.abs(p[seasonality:] - p[:-seasonality])) for p in train_parts]
+        scale = [_mase_scale(p, seasonality) for p in train_parts]
         self.val_insample = [p.astype(np.float64) for p in train_parts]  # per series (n_i - H,)
         self.val_naive2 = naive2(self.val_insample, horizon, seasonality)  # (S, H)
         self.val_x, self.val_y = torch.from_numpy(val_x), torch.from_numpy(val_y)

@@ -86,8 +86,9 @@ def evaluate(
     if log_to_run:
         run_id = mlflow.models.get_model_info(model_uri).run_id
         client = MlflowClient()
+        scores = table.loc[OURS].to_dict()
         for column in ("sMAPE", "MASE", "OWA"):
-            client.log_metric(run_id, f"test/{column.lower()}", float(table.loc[OURS, column]))
+            client.log_metric(run_id, f"test/{column.lower()}", float(scores[column]))
         client.log_text(run_id, table.to_csv(), "evaluation/test_scores.csv")
     is_m4 = train_path is None
     return with_published(table) if is_m4 else table.assign(source="ours")

@@ -1,4 +1,4 @@
-"""The bundled M4 Hourly data set (Makridakis et al., IJF 2020): loaders to arrays and long format."""
+"""The bundled M4 Hourly data (Makridakis et al., IJF 2020): loaders to arrays and long format."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def load_m4_hourly(directory: Path = M4_HOURLY_DIR) -> M4Split:
     return M4Split(ids=train_ids, train=train, test=test)
 
 
-def to_long(ids: list[str], series: list[np.ndarray], start: list[int] | None = None) -> pd.DataFrame:
+def to_long(
+    ids: list[str], series: list[np.ndarray], start: list[int] | None = None
+) -> pd.DataFrame:
     """Convert wide series to the long format `unique_id, ds, y` (ds = 1-based time index).
 
     Args:

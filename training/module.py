@@ -13,11 +13,21 @@ from models import StackedRNNForecaster
 from training.config import OptimConfig
 
 _LOSSES = {"mae": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+_MIN_SEASONAL_SCALE = 1e-2  # in units of the window's scale: caps a flat window's weight
+
+
+def seasonal_scale(z: torch.Tensor, seasonality: int) -> torch.Tensor:
+    """Mean |z_t - z_(t-m)| of each window, (B, T) -> (B, 1): the MASE denominator, per window."""
+    m = seasonality if z.shape[1] > seasonality else 1
+    diffs = (z[:, m:] - z[:, :-m]).abs().mean(dim=1, keepdim=True)
+    return diffs.clamp_min(_MIN_SEASONAL_SCALE)
 
 
 def _grad_norm(parameters: list[torch.Tensor]) -> torch.Tensor:
     """Total L2 norm of all gradients, kept on device (no host sync)."""
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in parameters]))
+    norms = torch.stack([torch.linalg.vector_norm(g) for g in parameters])
+    total: torch.Tensor = torch.linalg.vector_norm(norms)
+    return total
 
 
 class ForecastModule(L.LightningModule):
@@ -32,6 +42,7 @@ class ForecastModule(L.LightningModule):
         model: StackedRNNForecaster,
         optim: OptimConfig,
         val_naive2: tuple[float, float] | None = None,
+        seasonality: int = 24,
     ) -> None:
         """Wrap a model.
 
@@ -39,25 +50,32 @@ class ForecastModule(L.LightningModule):
             model: the forecaster to train.
             optim: loss and optimizer settings.
             val_naive2: Naive2's (sMAPE, MASE) on the validation windows; enables `val/owa`.
+            seasonality: seasonal period m of the `mase` loss.
         """
         super().__init__()
         self.model = model
         self.optim = optim
-        self.loss_fn = _LOSSES[optim.loss]
+        self.seasonality = seasonality
         self.val_naive2 = val_naive2
         self._val_smape: list[torch.Tensor] = []
         self._val_mase: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw-scale forecast, (B, T) -> (B, horizon)."""
-        return self.model(x)
+        forecast: torch.Tensor = self.model(x)
+        return forecast
 
     def model_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss on the normalized scale and the raw-scale forecast."""
         x, y = batch[0], batch[1]  # (B, T), (B, H)
         loc, scale = self.model.window_stats(x)  # (B, 1) each
-        pred_z = self.model.forward_normalized((x - loc) / scale)  # (B, H)
-        loss = self.loss_fn(pred_z, (y - loc) / scale)
+        z = (x - loc) / scale
+        pred_z = self.model.forward_normalized(z)  # (B, H)
+        y_z = (y - loc) / scale
+        if self.optim.loss == "mase":
+            loss = ((pred_z - y_z).abs() / seasonal_scale(z, self.seasonality)).mean()
+        else:
+            loss = _LOSSES[self.optim.loss](pred_z, y_z)
         return loss, pred_z.detach() * scale + loc
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:

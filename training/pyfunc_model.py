@@ -36,7 +36,8 @@ class ForecasterPyfunc(PythonModel):  # type: ignore[misc]
         """Forecast each row of `model_input` (array or DataFrame of windows)."""
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
         with torch.inference_mode():
-            return self.model(x).numpy()
+            forecast: np.ndarray = self.model(x).numpy()
+        return forecast
 
 
 mlflow.models.set_model(ForecasterPyfunc())

@@ -80,7 +80,12 @@ def train(config: TrainConfig) -> TrainResult:
     )
     model = StackedRNNForecaster(m)
     report = init_report(model)
-    module = ForecastModule(model, config.optim, _naive2_on_validation(dm, config.data.seasonality))
+    module = ForecastModule(
+        model,
+        config.optim,
+        val_naive2=_naive2_on_validation(dm, config.data.seasonality),
+        seasonality=config.data.seasonality,
+    )
 
     with mlflow.start_run(
         experiment_id=experiment_id(config.registry.experiment), log_system_metrics=True
@@ -145,4 +150,6 @@ def train(config: TrainConfig) -> TrainResult:
                 "alias_moved": str(registration.alias_moved).lower(),
             }
         )
-    return TrainResult(run_id, model_uri, registration, {k: float(v) for k, v in scores.items()}, epochs)
+    return TrainResult(
+        run_id, model_uri, registration, {k: float(v) for k, v in scores.items()}, epochs
+    )

@@ -1,0 +1,37 @@
+# Two commands on a fresh clone: `make demo` (train + register + score on M4 Hourly) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch first: the CPU build. A local wheel (find-links) or PyTorch's CPU index; an
+# unconstrained `pip install torch` would pull the CUDA build (several GB).
+TORCH_SPEC ?= torch>=2.4,<2.14
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+
+.PHONY: setup demo test lint ui clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==2.13.0+cpu" 2>/dev/null \
+	  || $(PY) -m pip install --quiet "$(TORCH_SPEC)" --index-url $(TORCH_CPU_INDEX)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/stackcast train --config configs/m4_hourly.yaml
+	$(VENV)/bin/stackcast evaluate --model models:/stackcast@champion
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest
+
+ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+
+clean:
+	rm -rf mlflow.db mlartifacts checkpoints

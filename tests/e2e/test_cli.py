@@ -1,0 +1,53 @@
+"""The `stackcast` CLI as a user runs it: embedded MLflow store in the working directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TINY_M4 = [
+    "model.input_size=48",
+    "model.hidden_size=8",
+    "model.num_layers=1",
+    "data.samples_per_epoch=256",
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=false",
+]
+
+
+def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    command = [sys.executable, "-m", "training", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
+    sets = [arg for s in TINY_M4 for arg in ("--set", s)]
+    trained = _stackcast(["train", *sets], tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert re.search(r"^run_id: [0-9a-f]{32}$", trained.stdout, re.M)
+    assert "registered: stackcast version 1" in trained.stdout
+    assert "alias 'champion' moved to version 1" in trained.stdout
+    assert (tmp_path / "mlflow.db").exists()  # the embedded default store
+
+    scored = _stackcast(["evaluate", "--model", "models:/stackcast@champion"], tmp_path)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    rows = {line.split()[0]: line for line in scored.stdout.splitlines() if line.strip()}
+    assert {"stackcast", "Naive1", "sNaive", "Naive2", "SES", "Theta"} <= set(rows)
+    ours = rows["stackcast"].split()
+    assert ours[-1] == "ours" and all(float(v) > 0 for v in ours[1:4])
+    assert "published M4" in scored.stdout
+
+
+def test_unknown_config_key_fails_with_its_name(tmp_path: Path) -> None:
+    result = _stackcast(["train", "--set", "model.hiden_size=8"], tmp_path)
+    assert result.returncode != 0
+    assert "hiden_size" in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # nothing was started

@@ -1,0 +1,141 @@
+"""Training against a real `mlflow server` backed by PostgreSQL, as in the deployment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL, dropped afterwards."""
+    try:
+        import psycopg2
+
+        admin = psycopg2.connect(
+            host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", connect_timeout=3
+        )
+    except Exception as error:  # no driver or no server
+        if os.environ.get("STACKCAST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required (STACKCAST_REQUIRE_POSTGRES=1) but: {error}")
+        pytest.skip(f"no PostgreSQL reachable at {PG_HOST}:{PG_PORT}: {error}")
+    admin.autocommit = True
+    name = f"stackcast_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+@pytest.fixture
+def tracking_server(postgres_db: str, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    command = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        postgres_db,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--allowed-hosts",
+        f"127.0.0.1:{port},localhost:{port}",
+    ]
+    log = (tmp_path / "server.log").open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not become healthy in 120 s")
+        yield url
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_train_registers_on_remote_server(
+    tracking_server: str, synthetic_csv: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_server}
+    sets = [
+        "data.source=file",
+        f"data.path={synthetic_csv}",
+        "model.input_size=24",
+        "model.horizon=12",
+        "model.hidden_size=8",
+        "model.season_length=null",
+        "trainer.max_epochs=2",
+        "trainer.progress_bar=false",
+        "registry.model_name=remote",
+    ]
+    command = [sys.executable, "-m", "training", "train"]
+    command += [arg for s in sets for arg in ("--set", s)]
+    trained = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "registered: remote version 1" in trained.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # the remote store was used, not the default
+
+    # Browse it through MLflow's REST API, as the UI does.
+    alias = httpx.get(
+        f"{tracking_server}/api/2.0/mlflow/registered-models/alias",
+        params={"name": "remote", "alias": "champion"},
+    ).json()["model_version"]
+    assert alias["version"] == "1"
+    run = httpx.get(
+        f"{tracking_server}/api/2.0/mlflow/runs/get", params={"run_id": alias["run_id"]}
+    ).json()["run"]
+    params = {p["key"]: p["value"] for p in run["data"]["params"]}
+    assert params["model.cell"] == "lstm" and params["trainer.gradient_clip_algorithm"] == "norm"
+    assert {m["key"] for m in run["data"]["metrics"]} >= {"train/loss", "val/loss", "val/owa"}
+
+    # And a fresh process loads the model by alias through the server's artifact proxy.
+    load = (
+        "import mlflow, numpy as np; m = mlflow.pyfunc.load_model('models:/remote@champion');"
+        "print(m.predict(np.ones((3, 24), dtype='float32')).shape)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", load], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.strip() == "(3, 12)"

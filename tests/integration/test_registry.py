@@ -1,0 +1,90 @@
+"""A model round-trips through the MLflow registry by alias, weights-only."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from models import ModelConfig, StackedRNNForecaster
+from tests.conftest import TinyConfig
+from training.registry import log_forecaster, register_model
+from training.tracking import configure_tracking
+from training.train import train
+
+pytestmark = pytest.mark.slow
+
+
+def _forbid_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the load path tried to unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+
+
+def test_roundtrip_by_alias_is_exact_and_weights_only(
+    mlflow_store: str, tiny_config: TinyConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tiny_config(trainer={"max_epochs": 2})
+    result = train(config)
+    windows = np.random.default_rng(1).uniform(10, 500, size=(7, 24)).astype(np.float32)
+
+    uri = f"models:/{config.registry.model_name}@{config.registry.alias}"
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    files = {p.name for p in local.rglob("*") if p.is_file()}
+    assert "weights.safetensors" in files and "model_config.json" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pt", ".pth", ".ckpt"))]
+
+    _forbid_unpickling(monkeypatch)
+    loaded = mlflow.pyfunc.load_model(uri)
+    network = loaded.unwrap_python_model().model
+    assert network.config == ModelConfig.model_validate(config.model.model_dump())
+    served = loaded.predict(windows)
+
+    # The same weights, straight from the training run's registered version.
+    version = MlflowClient().get_model_version(config.registry.model_name, "1")
+    assert version.run_id == result.run_id
+    with torch.inference_mode():
+        direct = network(torch.from_numpy(windows)).numpy()
+    np.testing.assert_array_equal(served, direct)
+    assert served.shape == (7, 12)
+
+
+def test_alias_moves_only_on_improvement(mlflow_store: str) -> None:
+    configure_tracking()
+    model = StackedRNNForecaster(ModelConfig(input_size=8, horizon=4, hidden_size=4))
+    example = np.ones((2, 8), dtype=np.float32)
+    with mlflow.start_run():
+        uri = log_forecaster(model, example, name="model")
+
+    def register(value: float) -> tuple[int, bool]:
+        reg = register_model(
+            uri,
+            name="m",
+            alias="champion",
+            metric="val/owa",
+            value=value,
+            tags={"cell": "lstm", "num_layers": "2", "init": "default"},
+        )
+        return reg.version, reg.alias_moved
+
+    assert register(0.50) == (1, True)  # the first version takes the alias
+    assert register(0.70) == (2, False)  # worse: stays
+    assert register(0.50) == (3, False)  # equal is not better
+    assert register(0.40) == (4, True)  # better: moves
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias("m", "champion")
+    assert champion.version == "4"
+    assert champion.tags["validation_metric"] == "val/owa"
+    assert float(champion.tags["validation_metric_value"]) == pytest.approx(0.40)
+    assert {"cell", "num_layers", "init"} <= set(champion.tags)
+    # A champion scored on another metric is not comparable: the alias stays put.
+    reg = register_model(uri, name="m", alias="champion", metric="val/smape", value=0.01, tags={})
+    assert not reg.alias_moved
