@@ -35,6 +35,12 @@ class ModelConfig(BaseModel):
     cell: Cell = Field("lstm", description="Recurrent cell of every layer.")
     input_size: int = Field(168, ge=2, description="Input window length (time steps seen).")
     horizon: int = Field(48, ge=1, description="Number of future steps predicted at once.")
+    patch_size: int = Field(
+        1,
+        ge=1,
+        description="Consecutive points fed per recurrent step (24: one day per step); "
+        "input_size must be a multiple of it.",
+    )
     hidden_size: int = Field(128, ge=1, description="Width of each recurrent layer.")
     num_layers: int = Field(2, ge=1, description="Stacked layers; layer k's outputs feed k+1.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout between stacked layers.")
@@ -63,6 +69,10 @@ class ModelConfig(BaseModel):
         if self.init == "identity" and self.cell not in ("rnn_relu", "rnn_tanh"):
             raise ValueError(
                 f"init='identity' (IRNN) needs cell 'rnn_relu' or 'rnn_tanh', got '{self.cell}'"
+            )
+        if self.input_size % self.patch_size:
+            raise ValueError(
+                f"input_size={self.input_size} is not a multiple of patch_size={self.patch_size}"
             )
         if self.season_length is not None and self.season_length > self.input_size:
             raise ValueError(

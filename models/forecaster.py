@@ -32,7 +32,7 @@ class StackedRNNForecaster(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        dims = [1] + [config.hidden_size] * (config.num_layers - 1)
+        dims = [config.patch_size] + [config.hidden_size] * (config.num_layers - 1)
         self.layers = nn.ModuleList(_make_layer(config, d) for d in dims)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.horizon)
@@ -53,12 +53,13 @@ class StackedRNNForecaster(nn.Module):
             z: normalized window, (B, T).
 
         Returns:
-            The output sequence of every layer, bottom first, each (B, T, H).
+            The output sequence of every layer, bottom first, each (B, S, H) with
+            S = T / patch_size recurrent steps.
         """
-        h = z.unsqueeze(-1)  # (B, T, 1)
+        h = z.reshape(z.shape[0], -1, self.config.patch_size)  # (B, S, patch_size)
         outputs: list[torch.Tensor] = []
         for k, layer in enumerate(self.layers):
-            out, _ = layer(h)  # (B, T, H)
+            out, _ = layer(h)  # (B, S, H)
             if self.config.residual and k > 0:
                 out = out + h  # same width from layer 2 on
             outputs.append(out)
@@ -67,7 +68,7 @@ class StackedRNNForecaster(nn.Module):
 
     def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
         """Forecast in the normalized space: (B, T) -> (B, horizon)."""
-        top = self.encode(z)[-1]  # (B, T, H)
+        top = self.encode(z)[-1]  # (B, S, H)
         out: torch.Tensor = self.head(top[:, -1])  # last time step -> (B, horizon)
         m = self.config.season_length
         if m is not None:

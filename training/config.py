@@ -50,7 +50,7 @@ class OptimConfig(_Section):
         description="mae/mse on each window's normalized scale; mase divides the absolute error "
         "by the window's mean seasonal difference (data.seasonality), as the MASE metric does.",
     )
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
     batch_size: int = Field(256, ge=1, description="Windows per optimizer step.")
     lr_decay: float = Field(

@@ -81,7 +81,7 @@ def test_alias_moves_only_on_improvement(mlflow_store: str) -> None:
     assert register(0.40) == (4, True)  # better: moves
     client = MlflowClient()
     champion = client.get_model_version_by_alias("m", "champion")
-    assert champion.version == "4"
+    assert int(champion.version) == 4
     assert champion.tags["validation_metric"] == "val/owa"
     assert float(champion.tags["validation_metric_value"]) == pytest.approx(0.40)
     assert {"cell", "num_layers", "init"} <= set(champion.tags)

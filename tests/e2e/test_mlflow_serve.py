@@ -1,0 +1,87 @@
+"""The logged model is servable by `mlflow models serve`, with the same answers as in-process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import mlflow
+import numpy as np
+import pytest
+
+from tests.conftest import TinyConfig
+from training.train import train
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_mlflow_models_serve_answers_like_pyfunc(
+    mlflow_store: str, tiny_config: TinyConfig, tmp_path: Path
+) -> None:
+    config = tiny_config(trainer={"max_epochs": 1})
+    train(config)
+    uri = f"models:/{config.registry.model_name}@champion"
+    windows = np.random.default_rng(3).uniform(50, 400, size=(5, 24)).astype(np.float32)
+    expected = mlflow.pyfunc.load_model(uri).predict(windows)
+
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)  # `mlflow models serve` execs uvicorn from here
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    command = [
+        f"{bin_dir}/mlflow",
+        "models",
+        "serve",
+        "-m",
+        uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail("mlflow models serve did not come up in 120 s")
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/invocations", json={"inputs": windows.tolist()}, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        served = np.asarray(response.json()["predictions"], dtype=np.float32)
+        np.testing.assert_allclose(served, expected, rtol=1e-6)
+        # A window of the wrong length is refused by the logged signature, not answered.
+        wrong = httpx.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"inputs": windows[:, :10].tolist()},
+            timeout=30,
+        )
+        assert wrong.status_code >= 400
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
