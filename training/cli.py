@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +15,22 @@ from training.config import DEFAULT_CONFIG, load_config
 app = typer.Typer(help="Train, track, register and score stacked recurrent forecasters.")
 
 
+# Third-party chatter that says nothing about the user's run.
+_QUIET = (
+    ".*type hint.*",  # MLflow: our pyfunc's signature is given explicitly
+    ".*LeafSpec.*",  # torch pytree deprecation inside Lightning
+    ".*does not have many workers.*",  # windows are pre-built tensors; workers would only copy
+)
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False) -> None:
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
+        return
+    for pattern in _QUIET:
+        warnings.filterwarnings("ignore", message=pattern)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
 @app.command()

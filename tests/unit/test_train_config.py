@@ -165,7 +165,7 @@ def test_flat_has_section_dot_key_entries() -> None:
     assert flat["model.cell"] == "lstm"
     assert flat["trainer.gradient_clip_val"] is None
     assert flat["optim.lr"] == 0.002
-    assert flat["model.hidden_size"] == 64
+    assert flat["model.hidden_size"] == yaml.safe_load(M4_YAML.read_text())["model"]["hidden_size"]
     assert flat["data.path"] is None
     assert isinstance(flat["trainer.checkpoint_dir"], str)  # JSON-ready for MLflow params
     assert all(key.count(".") == 1 for key in flat)
