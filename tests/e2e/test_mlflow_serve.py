@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,15 +12,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import TinyConfig
+from tests.e2e.servers import free_port, running_server
 from training.train import train
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_mlflow_models_serve_answers_like_pyfunc(
@@ -36,7 +27,7 @@ def test_mlflow_models_serve_answers_like_pyfunc(
     windows = np.random.default_rng(3).uniform(50, 400, size=(5, 24)).astype(np.float32)
     expected = mlflow.pyfunc.load_model(uri).predict(windows)
 
-    port = _free_port()
+    port = free_port()
     bin_dir = str(Path(sys.executable).parent)  # `mlflow models serve` execs uvicorn from here
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     command = [
@@ -52,22 +43,7 @@ def test_mlflow_models_serve_answers_like_pyfunc(
         "-p",
         str(port),
     ]
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("mlflow models serve did not come up in 120 s")
+    with running_server(command, f"http://127.0.0.1:{port}/ping", tmp_path / "serve.log", env):
         response = httpx.post(
             f"http://127.0.0.1:{port}/invocations", json={"inputs": windows.tolist()}, timeout=30
         )
@@ -81,7 +57,3 @@ def test_mlflow_models_serve_answers_like_pyfunc(
             timeout=30,
         )
         assert wrong.status_code >= 400
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()

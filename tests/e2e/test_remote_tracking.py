@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,31 +12,31 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.servers import free_port, running_server
+
 pytestmark = pytest.mark.slow
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def postgres_db() -> Iterator[str]:
     """A fresh database on the local PostgreSQL, dropped afterwards."""
     try:
-        import psycopg2
+        import psycopg
 
-        admin = psycopg2.connect(
-            host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", connect_timeout=3
+        admin = psycopg.connect(
+            host=PG_HOST,
+            port=PG_PORT,
+            user="postgres",
+            dbname="postgres",
+            connect_timeout=3,
+            autocommit=True,  # CREATE DATABASE cannot run in a transaction
         )
     except Exception as error:  # no driver or no server
         if os.environ.get("STACKCAST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL required (STACKCAST_REQUIRE_POSTGRES=1) but: {error}")
         pytest.skip(f"no PostgreSQL reachable at {PG_HOST}:{PG_PORT}: {error}")
-    admin.autocommit = True
     name = f"stackcast_{uuid.uuid4().hex[:12]}"
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE {name}")
@@ -52,7 +50,7 @@ def postgres_db() -> Iterator[str]:
 
 @pytest.fixture
 def tracking_server(postgres_db: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     command = [
         str(Path(sys.executable).with_name("mlflow")),
         "server",
@@ -70,26 +68,9 @@ def tracking_server(postgres_db: str, tmp_path: Path) -> Iterator[str]:
         "--allowed-hosts",
         f"127.0.0.1:{port},localhost:{port}",
     ]
-    log = (tmp_path / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not become healthy in 120 s")
+    with running_server(command, f"{url}/health", tmp_path / "server.log"):
         yield url
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_train_registers_on_remote_server(
@@ -117,10 +98,12 @@ def test_train_registers_on_remote_server(
     assert not (tmp_path / "mlflow.db").exists()  # the remote store was used, not the default
 
     # Browse it through MLflow's REST API, as the UI does.
-    alias = httpx.get(
+    response = httpx.get(
         f"{tracking_server}/api/2.0/mlflow/registered-models/alias",
         params={"name": "remote", "alias": "champion"},
-    ).json()["model_version"]
+    )
+    assert response.status_code == 200, response.text
+    alias = response.json()["model_version"]
     assert alias["version"] == "1"
     run = httpx.get(
         f"{tracking_server}/api/2.0/mlflow/runs/get", params={"run_id": alias["run_id"]}

@@ -1,0 +1,54 @@
+"""Start a real server process for a test, wait until it answers, and stop its whole group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    command: list[str],
+    health_url: str,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in its own process group until `health_url` answers 200; stop it after."""
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert server.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    if httpx.get(health_url, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{command[0]} did not answer {health_url} in {timeout} s")
+                time.sleep(0.5)
+            yield server
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
