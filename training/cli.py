@@ -17,7 +17,6 @@ app = typer.Typer(help="Train, track, register and score stacked recurrent forec
 
 # Third-party chatter that says nothing about the user's run.
 _QUIET = (
-    ".*type hint.*",  # MLflow: our pyfunc's signature is given explicitly
     ".*LeafSpec.*",  # torch pytree deprecation inside Lightning
     ".*does not have many workers.*",  # windows are pre-built tensors; workers would only copy
 )

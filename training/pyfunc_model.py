@@ -29,9 +29,12 @@ class ForecasterPyfunc(PythonModel):  # type: ignore[misc]
             Path(context.artifacts[MODEL_DIR_ARTIFACT])
         )
 
-    # model_input is left unannotated: MLflow would otherwise derive a second, type-hint schema.
-    def predict(  # type: ignore[no-untyped-def]
-        self, context: PythonModelContext, model_input, params: dict[str, Any] | None = None
+    # np.ndarray is a hint MLflow leaves alone: the logged signature stays the only schema.
+    def predict(
+        self,
+        context: PythonModelContext,
+        model_input: np.ndarray,
+        params: dict[str, Any] | None = None,
     ) -> np.ndarray:
         """Forecast each row of `model_input` (array or DataFrame of windows)."""
         x = torch.as_tensor(np.asarray(model_input, dtype=np.float32))

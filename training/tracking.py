@@ -16,8 +16,9 @@ def configure_tracking() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         uri = f"sqlite:///{Path(EMBEDDED_DB).resolve()}"
+    # The registry follows the tracking URI unless MLFLOW_REGISTRY_URI says otherwise (MLflow's
+    # own rule). Setting it here would export MLFLOW_REGISTRY_URI to every child process.
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", uri))
     return uri
 
 

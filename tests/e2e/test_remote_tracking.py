@@ -76,7 +76,8 @@ def tracking_server(postgres_db: str, tmp_path: Path) -> Iterator[str]:
 def test_train_registers_on_remote_server(
     tracking_server: str, synthetic_csv: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_server}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = tracking_server
     sets = [
         "data.source=file",
         f"data.path={synthetic_csv}",
