@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from training.metrics import mase, smape
 from training.module import ForecastModule
 from training.registry import Registration, log_forecaster, register_model
 from training.tracking import configure_tracking, experiment_id
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,6 +59,33 @@ def _check_accelerator(config: TrainConfig) -> None:
         raise ValueError("trainer.accelerator='gpu' but no CUDA device is visible")
 
 
+def build_trainer(config: TrainConfig, run_id: str) -> L.Trainer:
+    """Lightning Trainer: clipping, early stopping and best checkpoint, logging into `run_id`."""
+    t = config.trainer
+    return L.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=1,
+        precision=t.precision,
+        gradient_clip_val=t.gradient_clip_val,
+        gradient_clip_algorithm=t.gradient_clip_algorithm,
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=Path(t.checkpoint_dir) / run_id,
+                monitor="val/loss",
+                mode="min",
+                filename="best-{epoch}",
+            ),
+            EarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
+        ],
+        logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
+        limit_train_batches=t.limit_train_batches,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train, track and register one model as `config` describes."""
     _check_accelerator(config)
@@ -80,6 +104,7 @@ def train(config: TrainConfig) -> TrainResult:
     )
     model = StackedRNNForecaster(m)
     report = init_report(model)
+    tags = {"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init}  # run and version
     module = ForecastModule(
         model,
         config.optim,
@@ -102,31 +127,9 @@ def train(config: TrainConfig) -> TrainResult:
         )
         mlflow.log_metrics(flatten_init_report(report))
         mlflow.log_dict(report, "init_report.json")
-        mlflow.set_tags({"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init})
 
-        checkpoint = ModelCheckpoint(
-            dirpath=Path(config.trainer.checkpoint_dir) / run_id,
-            monitor="val/loss",
-            mode="min",
-            filename="best-{epoch}",
-        )
-        trainer = L.Trainer(
-            max_epochs=config.trainer.max_epochs,
-            accelerator=config.trainer.accelerator,
-            devices=1,
-            precision=config.trainer.precision,
-            gradient_clip_val=config.trainer.gradient_clip_val,
-            gradient_clip_algorithm=config.trainer.gradient_clip_algorithm,
-            callbacks=[
-                checkpoint,
-                EarlyStopping(monitor="val/loss", mode="min", patience=config.trainer.patience),
-            ],
-            logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
-            limit_train_batches=config.trainer.limit_train_batches,
-            enable_progress_bar=config.trainer.progress_bar,
-            enable_model_summary=False,
-            log_every_n_steps=1,
-        )
+        mlflow.set_tags(tags)
+        trainer = build_trainer(config, run_id)
         trainer.fit(module, datamodule=dm)
         epochs = trainer.current_epoch
         # Restore the best checkpoint's weights and score them once more.
@@ -141,7 +144,7 @@ def train(config: TrainConfig) -> TrainResult:
             alias=config.registry.alias,
             metric=config.registry.metric,
             value=float(scores[config.registry.metric]),
-            tags={"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init},
+            tags=tags,
         )
         mlflow.set_tags(
             {
