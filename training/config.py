@@ -9,9 +9,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.config import ModelConfig
+from training.data import FillPolicy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "m4_hourly.yaml"
-FillPolicy = Literal["error", "ffill", "interpolate", "zero"]
 SelectionMetric = Literal["val/owa", "val/smape", "val/mase", "val/loss"]
 
 
