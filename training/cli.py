@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,7 @@ def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False)
         return
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
