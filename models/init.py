@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -115,8 +114,3 @@ def flatten_init_report(report: dict[str, Any], prefix: str = "init") -> dict[st
         flat[f"{base}/weight_hh_spectral_radius"] = layer["spectral_radius"]
         flat[f"{base}/weight_hh_max_singular_value"] = layer["max_singular_value"]
     return flat
-
-
-def expected_xavier_std(fan_in: int, fan_out: int) -> float:
-    """Standard deviation Xavier/Glorot init targets: sqrt(2 / (fan_in + fan_out))."""
-    return math.sqrt(2.0 / (fan_in + fan_out))

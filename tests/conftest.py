@@ -12,8 +12,6 @@ import pytest
 
 from training.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test by its folder: unit, integration or e2e."""
