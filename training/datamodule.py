@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from training.baselines import naive2
+from training.metrics import mase_scale
 
 
 class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
@@ -28,12 +29,6 @@ def _windows(values: np.ndarray, length: int, stride: int) -> np.ndarray:
     """All windows of `length` points with the given stride: (n_windows, length)."""
     view = np.lib.stride_tricks.sliding_window_view(values, length)
     return view[::stride]
-
-
-def _mase_scale(insample: np.ndarray, seasonality: int) -> float:
-    """Mean absolute seasonal difference; lag 1 when the series is no longer than a season."""
-    m = seasonality if len(insample) > seasonality else 1
-    return float(np.mean(np.abs(insample[m:] - insample[:-m]))) if len(insample) > m else 1.0
 
 
 class SeriesDataModule(L.LightningDataModule):
@@ -79,7 +74,8 @@ class SeriesDataModule(L.LightningDataModule):
         val_x = np.stack([v[-window:-horizon] for v in series.values()]).astype(np.float32)
         val_y = np.stack([v[-horizon:] for v in series.values()]).astype(np.float32)
         # MASE scale and Naive2 come from the training part only (the validation span excluded).
-        scale = [_mase_scale(p, seasonality) for p in train_parts]
+        # MASE scale per series; lag 1 when a training part is no longer than a season.
+        scale = [mase_scale(p, seasonality if len(p) > seasonality else 1) for p in train_parts]
         self.val_insample = [p.astype(np.float64) for p in train_parts]  # per series (n_i - H,)
         self.val_naive2 = naive2(self.val_insample, horizon, seasonality)  # (S, H)
         self.val_x, self.val_y = torch.from_numpy(val_x), torch.from_numpy(val_y)

@@ -60,6 +60,12 @@ def smape(y: npt.ArrayLike, f: npt.ArrayLike) -> FloatArray:
     return result
 
 
+def mase_scale(insample: npt.ArrayLike, m: int) -> float:
+    """MASE denominator: mean |x_t - x_(t-m)| over t = m+1 .. n of one series' training part."""
+    arr = np.asarray(insample, dtype=np.float64)
+    return float(np.mean(np.abs(arr[m:] - arr[:-m])))
+
+
 def mase(
     insample: Sequence[npt.ArrayLike], y: npt.ArrayLike, f: npt.ArrayLike, m: int
 ) -> FloatArray:
@@ -78,10 +84,7 @@ def mase(
     ya, fa = _as_2d(y, "y"), _as_2d(f, "f")
     if ya.shape != fa.shape or ya.shape[0] != len(insample):
         raise ValueError(f"shapes differ: {len(insample)} series, y {ya.shape}, f {fa.shape}")
-    scale = np.empty(len(insample), dtype=np.float64)  # (n_series,)
-    for i, x in enumerate(insample):
-        arr = np.asarray(x, dtype=np.float64)
-        scale[i] = np.mean(np.abs(arr[m:] - arr[:-m]))
+    scale = np.array([mase_scale(x, m) for x in insample])  # (n_series,)
     result: FloatArray = np.mean(np.abs(ya - fa), axis=1) / scale
     return result
 
