@@ -1,4 +1,4 @@
-"""The `stackcast` command line: train and evaluate (serve and predict come with the service)."""
+"""Training's commands (train, evaluate); `stackcast.cli` adds the service's."""
 
 from __future__ import annotations
 

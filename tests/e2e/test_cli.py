@@ -24,7 +24,7 @@ TINY_M4 = [
 
 def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    command = [sys.executable, "-m", "training", *args]
+    command = [sys.executable, "-m", "stackcast", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -89,7 +89,7 @@ def test_train_registers_on_remote_server(
         "trainer.progress_bar=false",
         "registry.model_name=remote",
     ]
-    command = [sys.executable, "-m", "training", "train"]
+    command = [sys.executable, "-m", "stackcast", "train"]
     command += [arg for s in sets for arg in ("--set", s)]
     trained = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600

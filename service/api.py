@@ -1,0 +1,180 @@
+"""`ForecastAPI`: LitServe's hooks for batched forecasting of many series per request.
+
+No `from __future__ import annotations` here: LitServe reads the request model from the live
+type hint of `decode_request`'s `request` parameter, which must be the class, not a string.
+"""
+
+import hmac
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import litserve as ls
+import numpy as np
+import torch
+from fastapi import HTTPException, Request
+
+from models import ModelConfig
+from service.loader import ModelSource, Registry, ServedModel, VersionInfo
+from service.metrics import worker_metrics
+from service.reload import AliasWatcher
+from service.schema import ForecastRequest, RequestLimits
+from service.settings import ServeSettings
+from service.windows import to_windows
+
+OPEN_PATHS = frozenset({"/health"})  # container health checks carry no key
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Requests merged for one forward pass, pinned to one model version."""
+
+    served: ServedModel
+    requests: list[ForecastRequest]
+    windows: torch.Tensor  # (total series, input_size) on the model's device
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request's forecasts and the version that produced them."""
+
+    info: VersionInfo
+    ids: list[str | None]
+    means: list[list[float]]
+
+
+class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
+    """Each inference worker loads the registered version and serves batches of requests.
+
+    Requests are validated by `ForecastRequest` in the HTTP process; here every series of every
+    request in a batch goes through one forward pass and each request gets its own rows back.
+    """
+
+    def __init__(self, settings: ServeSettings, limits: RequestLimits, state_dir: Path) -> None:
+        super().__init__(
+            max_batch_size=settings.max_batch_size, batch_timeout=settings.batch_timeout
+        )
+        self.settings = settings
+        self.limits = limits
+        self.state_dir = state_dir
+
+    # --- worker side -------------------------------------------------------------------------
+
+    def setup(self, device: str) -> None:
+        """Load the version the URI points to onto `device`, warm it, start the alias watcher."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process orchestrates shutdown
+        self.target_device = torch.device(device)
+        source = ModelSource.parse(self.settings.model_uri)
+        self.registry = Registry(self.settings.tracking_uri, source)
+        self.metrics = worker_metrics()
+        self._publish(self._load(self.registry.current()))
+        self.watcher: AliasWatcher | None = None
+        if source.follows_alias and self.settings.reload_interval > 0:
+            self.watcher = AliasWatcher(
+                self.registry,
+                self.settings.reload_interval,
+                self.served.info.version,
+                load=self._load,
+                swap=self._swap,
+                incompatible=self.incompatible,
+            )
+            self.watcher.start()
+
+    def _load(self, info: VersionInfo) -> ServedModel:
+        served = self.registry.load(info, self.target_device)
+        warm = torch.zeros(self.max_batch_size, served.network.config.input_size)
+        with torch.inference_mode():  # first-call allocations happen before any request
+            served.network(warm.to(self.target_device))
+        return served
+
+    def _swap(self, served: ServedModel) -> None:
+        self._publish(served)
+        self.metrics.swaps.inc()
+
+    def _publish(self, served: ServedModel) -> None:
+        self.served = served  # one reference assignment: batches pin whichever they saw
+        self.metrics.version.set(float(served.info.version))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            "pid": os.getpid(),
+            "device": str(self.target_device),
+            "version": served.info.version,
+            "run_id": served.info.run_id,
+            "tags": served.info.tags,
+            "config": served.network.config.model_dump(),
+        }
+        path = self.state_dir / f"worker-{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(path)  # readers never see half a file
+
+    def incompatible(self, config: ModelConfig) -> str | None:
+        """Why a new version can't answer the requests this server accepts, or None."""
+        if config.horizon < self.limits.max_horizon:
+            return f"its horizon {config.horizon} < the served {self.limits.max_horizon}"
+        if (config.season_length or 1) > self.limits.min_history:
+            return f"it needs {config.season_length} points, requests may carry fewer"
+        return None
+
+    # --- LitServe hooks ----------------------------------------------------------------------
+
+    def decode_request(self, request: ForecastRequest, **kwargs: Any) -> ForecastRequest:
+        """Already validated by pydantic in the HTTP process; nothing here can fail."""
+        return request
+
+    def batch(self, inputs: list[ForecastRequest], **kwargs: Any) -> Batch:
+        """All series of all requests as one (total series, input_size) tensor."""
+        served = self.served  # the version this whole batch runs on
+        config = served.network.config
+        histories = [s.history for request in inputs for s in request.series]
+        windows = to_windows(histories, config.input_size, config.season_length or 1)
+        tensor = torch.from_numpy(windows).to(self.target_device, non_blocking=True)
+        return Batch(served, inputs, tensor)
+
+    def predict(self, batch: Batch, **kwargs: Any) -> list[Answer]:
+        """One forward pass; rows are handed back to their requests in order."""
+        with torch.inference_mode():
+            forecast = batch.served.network(batch.windows).float().cpu().numpy()  # (N, H)
+        self.metrics.batch_requests.observe(len(batch.requests))
+        self.metrics.batch_series.observe(forecast.shape[0])
+        answers, row = [], 0
+        for request in batch.requests:
+            rows = forecast[row : row + len(request.series)]
+            row += len(request.series)
+            answers.append(self._answer(batch.served.info, request, rows))
+        return answers
+
+    @staticmethod
+    def _answer(info: VersionInfo, request: ForecastRequest, rows: np.ndarray) -> Answer:
+        means = [
+            rows[i, : s.horizon or rows.shape[1]].tolist() for i, s in enumerate(request.series)
+        ]
+        return Answer(info, [s.id for s in request.series], means)
+
+    def unbatch(self, output: list[Answer], **kwargs: Any) -> list[Answer]:
+        """`predict` already returns one answer per request."""
+        return output
+
+    def encode_response(self, output: Answer, **kwargs: Any) -> dict[str, Any]:
+        """The JSON body: the answering version and one forecast per series, in order."""
+        info = output.info
+        return {
+            "model": {"name": info.name, "version": info.version, "run_id": info.run_id},
+            "forecasts": [
+                {"id": i, "mean": m} for i, m in zip(output.ids, output.means, strict=True)
+            ],
+        }
+
+    # --- HTTP side ---------------------------------------------------------------------------
+
+    def authorize(self, request: Request) -> None:
+        """LitServe's auth hook: the X-API-Key header, when a key is configured."""
+        key = self.settings.api_key
+        if key is None or request.url.path in OPEN_PATHS:
+            return
+        given = request.headers.get("x-api-key", "")
+        if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+            raise HTTPException(401, "missing or wrong X-API-Key header")

@@ -1,0 +1,112 @@
+"""Assemble the LitServer: the ForecastAPI, request limits, metrics, `/info` and `/metrics`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import litserve as ls
+from fastapi import Depends, Response
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.api import ForecastAPI
+from service.errors import validation_error_handler
+from service.loader import ModelSource, Registry
+from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
+from service.schema import RequestLimits, set_request_limits
+from service.settings import ServeSettings
+
+LITSERVE_INFO_PATH = "/litserve/info"  # LitServe's own info page; ours is /info
+
+
+def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
+    """A ready-to-run LitServer for `settings`; process state lives in `runtime_dir`.
+
+    The served version's contract is read from the registry here, in the main process, so an
+    unknown model or alias fails at start, and request limits are fixed before HTTP processes
+    fork.
+    """
+    source = ModelSource.parse(settings.model_uri)
+    registry = Registry(settings.tracking_uri, source)
+    config = registry.config(registry.current())
+    limits = RequestLimits(
+        input_size=config.input_size,
+        max_horizon=config.horizon,
+        min_history=max(config.season_length or 1, 1),
+        max_series=settings.max_series_per_request,
+        max_history_length=settings.max_history_length,
+    )
+    set_request_limits(limits)
+    enable_multiprocess(runtime_dir / "metrics")
+    api = ForecastAPI(settings, limits, runtime_dir / "workers")
+    server = ls.LitServer(
+        api,
+        accelerator=settings.accelerator,
+        workers_per_device=settings.workers_per_device,
+        timeout=settings.request_timeout,
+        info_path=LITSERVE_INFO_PATH,
+        fast_queue=settings.fast_queue,
+        middlewares=[(RequestMetricsMiddleware, {"max_body_bytes": settings.max_payload_bytes})],
+    )
+    server.app.add_exception_handler(RequestValidationError, validation_error_handler)
+    _add_routes(server, api, source)
+    return server
+
+
+def _add_routes(server: ls.LitServer, api: ForecastAPI, source: ModelSource) -> None:
+    def info() -> dict[str, Any]:
+        """The served model version and the server's batching settings."""
+        return describe(api, source, server.devices)
+
+    def metrics() -> Response:
+        """Prometheus text format, summed over all server processes."""
+        return Response(render(), media_type=CONTENT_TYPE_LATEST)
+
+    server.app.add_api_route("/info", info, methods=["GET"], dependencies=[Depends(api.authorize)])
+    server.app.add_api_route("/metrics", metrics, methods=["GET"])
+
+
+def describe(api: ForecastAPI, source: ModelSource, devices: list[Any]) -> dict[str, Any]:
+    """What `/info` answers: read from the state each inference worker publishes."""
+    workers = [json.loads(p.read_text()) for p in sorted(api.state_dir.glob("worker-*.json"))]
+    settings = api.settings
+    body: dict[str, Any] = {
+        "model": None,
+        "workers": [{k: w[k] for k in ("pid", "device", "version")} for w in workers],
+        "batching": {
+            "max_batch_size": settings.max_batch_size,
+            "batch_timeout": settings.batch_timeout,
+            "workers_per_device": settings.workers_per_device,
+            "devices": [str(d) for d in devices],
+        },
+        "limits": {
+            "max_series_per_request": api.limits.max_series,
+            "min_history": api.limits.min_history,
+            "max_history_length": api.limits.max_history_length,
+            "max_horizon": api.limits.max_horizon,
+        },
+    }
+    if workers:
+        newest = max(workers, key=lambda w: int(w["version"]))
+        config, tags = newest["config"], newest["tags"]
+        body["model"] = {
+            "name": source.name,
+            "version": newest["version"],
+            "alias": source.alias,
+            "run_id": newest["run_id"],
+            "cell": config["cell"],
+            "num_layers": config["num_layers"],
+            "hidden_size": config["hidden_size"],
+            "input_size": config["input_size"],
+            "horizon": config["horizon"],
+            "validation_metric": tags.get("validation_metric"),
+            "validation_metric_value": _number(tags.get("validation_metric_value")),
+            "device": newest["device"],
+        }
+    return body
+
+
+def _number(text: str | None) -> float | None:
+    return float(text) if text is not None else None

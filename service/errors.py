@@ -1,0 +1,39 @@
+"""422 bodies that name the field and the reason, and never echo the offending input.
+
+FastAPI's default handler echoes each bad input; a NaN among them cannot be written as JSON,
+which would turn a client error into a 500. Echoing a 10,000-point history helps nobody either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """`("body", "series", 0, "history", 3)` -> `series[0].history[3]`."""
+    path = ""
+    for part in loc[1:] if loc and loc[0] == "body" else loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def problems(error: RequestValidationError) -> list[dict[str, Any]]:
+    """One entry per problem: field path, message, pydantic error type and location."""
+    found = []
+    for e in error.errors():
+        field, msg = field_path(e["loc"]), e["msg"].removeprefix("Value error, ")
+        if e["type"] == "json_invalid":  # loc is ("body", character position)
+            field, msg = "body", f"invalid JSON at character {e['loc'][-1]}: {e['ctx']['error']}"
+        found.append({"field": field, "msg": msg, "type": e["type"], "loc": list(e["loc"])})
+    return found
+
+
+async def validation_error_handler(request: Request, error: Exception) -> JSONResponse:
+    """FastAPI exception handler for RequestValidationError."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse({"detail": problems(error)}, status_code=422)

@@ -1,0 +1,92 @@
+"""Registry access: resolve a `models:/` URI to a version and load its weights (no pickle)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow.tracking import MlflowClient
+
+from models import ModelConfig, StackedRNNForecaster, load_model_dir
+from models.serialization import CONFIG_FILE
+
+MODEL_DIR = "artifacts/model_dir"  # where the pyfunc keeps weights.safetensors + config
+_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A parsed `models:/NAME@ALIAS` or `models:/NAME/VERSION`."""
+
+    name: str
+    alias: str | None
+    version: str | None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelSource:
+        """Parse `uri`; anything else is refused with the accepted forms."""
+        match = _URI.match(uri)
+        if match is None:
+            raise ValueError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION")
+        return cls(match["name"], match["alias"], match["version"])
+
+    @property
+    def follows_alias(self) -> bool:
+        """Whether a promotion (alias move) should be picked up."""
+        return self.alias is not None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version: what responses and /info report."""
+
+    name: str
+    version: str
+    run_id: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded version: the network on its device plus its registry identity."""
+
+    network: StackedRNNForecaster
+    info: VersionInfo
+
+
+class Registry:
+    """Reads versions and artifacts of one registered model from an MLflow registry."""
+
+    def __init__(self, tracking_uri: str, source: ModelSource) -> None:
+        self.tracking_uri = tracking_uri
+        self.source = source
+        # An explicit client: the process-wide tracking URI is left alone.
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def current(self) -> VersionInfo:
+        """The version the URI points to now (the alias holder, or the pinned version)."""
+        name = self.source.name
+        if self.source.alias is not None:
+            mv = self.client.get_model_version_by_alias(name, self.source.alias)
+        else:
+            mv = self.client.get_model_version(name, str(self.source.version))
+        return VersionInfo(name, str(mv.version), str(mv.run_id), dict(mv.tags))
+
+    def _download(self, info: VersionInfo, path: str) -> Path:
+        uri = f"models:/{info.name}/{info.version}/{path}"
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+        )
+        return Path(local)
+
+    def config(self, info: VersionInfo) -> ModelConfig:
+        """The version's model contract (input size, horizon, ...) without its weights."""
+        path = self._download(info, f"{MODEL_DIR}/{CONFIG_FILE}")
+        return ModelConfig.model_validate_json(path.read_text())
+
+    def load(self, info: VersionInfo, device: str | torch.device) -> ServedModel:
+        """Rebuild the version's network from safetensors + config on `device`."""
+        return ServedModel(load_model_dir(self._download(info, MODEL_DIR), device), info)

@@ -1,0 +1,1 @@
+"""stackcast: train, register and serve stacked recurrent forecasters."""

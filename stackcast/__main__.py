@@ -1,0 +1,5 @@
+"""`python -m stackcast` runs the `stackcast` CLI."""
+
+from stackcast.cli import app
+
+app(prog_name="stackcast")

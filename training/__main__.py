@@ -1,5 +1,0 @@
-"""`python -m training` runs the `stackcast` CLI."""
-
-from training.cli import app
-
-app(prog_name="stackcast")
