@@ -76,9 +76,11 @@ class Registry:
         return VersionInfo(name, str(mv.version), str(mv.run_id), dict(mv.tags))
 
     def _download(self, info: VersionInfo, path: str) -> Path:
-        uri = f"models:/{info.name}/{info.version}/{path}"
+        # The version's artifact location, not a models:/ URI: resolving those reads the
+        # process-wide registry URI, whatever this client was given.
+        location = self.client.get_model_version_download_uri(info.name, info.version)
         local = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+            artifact_uri=f"{location.rstrip('/')}/{path}", tracking_uri=self.tracking_uri
         )
         return Path(local)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models import ModelConfig, StackedRNNForecaster
 from training.config import TrainConfig
 
 
@@ -58,32 +62,107 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 TinyConfig = Callable[..., TrainConfig]
 
 
+def tiny_train_config(csv: Path, **sections: dict[str, Any]) -> TrainConfig:
+    """A small, fast TrainConfig on the file `csv`; keyword args override sections."""
+    tree: dict[str, dict[str, Any]] = {
+        "model": {
+            "cell": "lstm",
+            "input_size": 24,
+            "horizon": 12,
+            "hidden_size": 16,
+            "num_layers": 2,
+            "season_length": None,
+        },
+        "data": {"source": "file", "path": str(csv)},
+        "optim": {"batch_size": 64, "lr": 0.01},
+        "trainer": {
+            "max_epochs": 4,
+            "patience": 10,
+            "progress_bar": False,
+            "accelerator": "cpu",
+        },
+        "registry": {"experiment": "tests", "model_name": "tiny"},
+    }
+    for name, values in sections.items():
+        tree[name] = {**tree.get(name, {}), **values}
+    return TrainConfig.model_validate(tree)
+
+
 @pytest.fixture
 def tiny_config(synthetic_csv: Path) -> TinyConfig:
     """Build a small, fast TrainConfig on the synthetic file; keyword args override sections."""
 
     def build(**sections: dict[str, Any]) -> TrainConfig:
-        tree: dict[str, dict[str, Any]] = {
-            "model": {
-                "cell": "lstm",
-                "input_size": 24,
-                "horizon": 12,
-                "hidden_size": 16,
-                "num_layers": 2,
-                "season_length": None,
-            },
-            "data": {"source": "file", "path": str(synthetic_csv)},
-            "optim": {"batch_size": 64, "lr": 0.01},
-            "trainer": {
-                "max_epochs": 4,
-                "patience": 10,
-                "progress_bar": False,
-                "accelerator": "cpu",
-            },
-            "registry": {"experiment": "tests", "model_name": "tiny"},
-        }
-        for name, values in sections.items():
-            tree[name] = {**tree.get(name, {}), **values}
-        return TrainConfig.model_validate(tree)
+        return tiny_train_config(synthetic_csv, **sections)
 
     return build
+
+
+@contextmanager
+def in_store(directory: Path) -> Iterator[str]:
+    """Point MLflow (and the cwd) at the embedded store in `directory`; restore after."""
+    import mlflow
+
+    uri = f"sqlite:///{directory / 'mlflow.db'}"
+    saved_env, saved_cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.chdir(directory)
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield uri
+    finally:
+        os.chdir(saved_cwd)
+        if saved_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved_env
+
+
+@dataclass(frozen=True)
+class ServedStore:
+    """A registry holding `tiny` v1 @champion, trained once per test session."""
+
+    directory: Path
+    tracking_uri: str
+    name: str
+    config: ModelConfig
+
+    @property
+    def uri(self) -> str:
+        """The champion's model URI."""
+        return f"models:/{self.name}@champion"
+
+
+@pytest.fixture(scope="session")
+def served_store(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> ServedStore:
+    """Train and register a tiny seasonal model (input 48, season 24, horizon 12)."""
+    from training.train import train
+
+    directory = tmp_path_factory.mktemp("registry")
+    config = tiny_train_config(
+        synthetic_csv,
+        model={"input_size": 48, "season_length": 24},
+        trainer={"max_epochs": 2},
+    )
+    with in_store(directory) as uri:
+        train(config)
+    return ServedStore(directory, uri, config.registry.model_name, config.model)
+
+
+def register_version(store: ServedStore, name: str, seed: int, alias: str = "champion") -> str:
+    """Log an untrained model (weights from `seed`) as a new version of `name`; move `alias`."""
+    import mlflow
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from training.registry import log_forecaster
+
+    torch.manual_seed(seed)
+    model = StackedRNNForecaster(store.config)
+    example = np.random.default_rng(seed).uniform(1, 100, (2, store.config.input_size))
+    with in_store(store.directory):
+        with mlflow.start_run():
+            uri = log_forecaster(model, example.astype(np.float32), "model")
+        version = mlflow.register_model(uri, name).version
+        MlflowClient().set_registered_model_alias(name, alias, version)
+    return str(version)
