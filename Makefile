@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch>=2.4,<2.14
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo test lint ui clean
+.PHONY: setup demo serve bench-serve test lint ui clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,12 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/stackcast train --config configs/m4_hourly.yaml
 	$(VENV)/bin/stackcast evaluate --model models:/stackcast@champion
+
+serve: setup
+	$(VENV)/bin/stackcast serve --model-uri models:/stackcast@champion --port 8000
+
+bench-serve: setup
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/serve.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

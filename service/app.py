@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,30 @@ from service.loader import ModelSource, Registry
 from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
 from service.schema import RequestLimits, set_request_limits
 from service.settings import ServeSettings
+from service.transport import PipeTransport
 
 LITSERVE_INFO_PATH = "/litserve/info"  # LitServe's own info page; ours is /info
+
+
+class ForecastServer(ls.LitServer):  # type: ignore[misc]
+    """LitServer with LitServe 0.2.19's two slow hand-offs replaced (see BENCHMARKS.md).
+
+    Requests: LitServe hands them to the inference workers through `Manager().Queue()`, so every
+    put is a blocking round trip to the manager process, made on the HTTP server's event loop,
+    and every poll of the batch collector is another. A `multiprocessing.Queue` (spawn context,
+    as the workers are spawned) puts without blocking and is read straight from its pipe.
+    Responses come back over `PipeTransport`, read on the HTTP server's event loop. (LitServe's
+    `fast_queue=True` is meant to send them over ZeroMQ, but 0.2.19 passes it to
+    `TransportConfig` under a wrong field name, so they went through manager queues too.)
+    """
+
+    def _init_manager(self, num_api_servers: int) -> Any:
+        manager = super()._init_manager(num_api_servers)
+        spawn = multiprocessing.get_context("spawn")
+        for path in list(self.litapi_request_queues):
+            self.litapi_request_queues[path] = spawn.Queue()
+        self._transport = PipeTransport.create(num_api_servers, spawn)
+        return manager
 
 
 def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
@@ -41,13 +64,12 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
     set_request_limits(limits)
     enable_multiprocess(runtime_dir / "metrics")
     api = ForecastAPI(settings, limits, runtime_dir / "workers")
-    server = ls.LitServer(
+    server = ForecastServer(
         api,
         accelerator=settings.accelerator,
         workers_per_device=settings.workers_per_device,
         timeout=settings.request_timeout,
         info_path=LITSERVE_INFO_PATH,
-        fast_queue=settings.fast_queue,
         middlewares=[(RequestMetricsMiddleware, {"max_body_bytes": settings.max_payload_bytes})],
     )
     server.app.add_exception_handler(RequestValidationError, validation_error_handler)

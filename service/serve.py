@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -48,6 +49,9 @@ def serve(settings: ServeSettings) -> None:
         os.register_at_fork(after_in_child=_default_signals)
         signal.signal(signal.SIGTERM, _stop_gracefully)
         signal.signal(signal.SIGINT, _stop_gracefully)
+        # torch + mlflow imports leave millions of long-lived objects; a full GC pass over them
+        # stalled the HTTP servers (forked from here) for ~250 ms every few seconds.
+        gc.freeze()
         try:
             server.run(
                 host=settings.host,

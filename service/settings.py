@@ -47,13 +47,19 @@ class ServeSettings(BaseSettings):
         64, ge=1, le=4096, description="Most requests merged into one forward pass."
     )
     batch_timeout: float = Field(
-        0.005,
+        0.001,
         gt=0,
         le=1.0,
         description="Seconds to wait for a batch to fill; 0 would spin a core while idle.",
     )
     workers_per_device: int = Field(
         1, ge=1, le=32, description="Inference processes per device (each holds the model)."
+    )
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="CPU threads per inference worker (default: half the cores over the workers).",
     )
     api_servers: int | None = Field(
         None, ge=1, le=32, description="HTTP server processes (default: one per inference worker)."
@@ -77,9 +83,6 @@ class ServeSettings(BaseSettings):
     )
     request_timeout: float = Field(
         30.0, gt=0, description="Seconds a request may wait for the model before a 504."
-    )
-    fast_queue: bool = Field(
-        True, description="ZeroMQ between HTTP and inference processes (faster than mp queues)."
     )
 
     @field_validator("api_key")

@@ -21,3 +21,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
     assert "make demo" in readme
+
+
+def test_every_server_setting_is_documented() -> None:
+    from service.settings import ENV_PREFIX, ServeSettings
+
+    readme = (ROOT / "README.md").read_text()
+    for name in ServeSettings.model_fields:
+        assert f"`{ENV_PREFIX}{name.upper()}`" in readme, f"README lacks {ENV_PREFIX}{name.upper()}"
