@@ -21,36 +21,29 @@ import argparse
 import json
 import os
 import platform
-import re
-import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import psutil
+from loadgen import Run, Scenario, measure
+from procs import VENV_BIN, clean_env, free_port, running_server
+from serve_report import efficiency, print_report
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent  # `mlflow models serve` execs uvicorn from here
 MODEL_NAME = "bench"
 ALIAS = "champion"
 SEED = 0
 BATCH_SIZES = (1, 8, 64, 256)
 RTOL = 1e-4
-START_TIMEOUT = 240.0
-STOP_TIMEOUT = 60.0
-IDLE_SECONDS = 3.0  # server CPU is sampled this long with no load, before the first run
 
 
 # --- machine ---------------------------------------------------------------------------------
@@ -193,443 +186,43 @@ def write_payloads(
 # --- servers ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    skip = ("MLFLOW_", "STACKCAST_", "PROMETHEUS_MULTIPROC_DIR")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    return env
-
-
-def group_members(pgid: int) -> list[psutil.Process]:
-    """Live (non-zombie) processes of process group `pgid`."""
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(proc)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            pass
-    return members
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> str:
-    """SIGTERM the whole process group and wait for every member; SIGKILL what is left."""
-    pgid = process.pid  # start_new_session: the leader's pid is the group id
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    started = time.monotonic()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-        outcome = f"leader exited with {process.returncode} after SIGTERM"
-    except subprocess.TimeoutExpired:
-        outcome = f"leader still running after {STOP_TIMEOUT:.0f} s"
-    while group_members(pgid) and time.monotonic() - started < STOP_TIMEOUT:
-        time.sleep(0.2)
-    left = group_members(pgid)
-    if left:
-        names = sorted({p.name() for p in left})
-        with suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        outcome += f"; {len(left)} group member(s) {names} SIGKILLed after {STOP_TIMEOUT:.0f} s"
-    else:
-        outcome += f"; whole group gone after {time.monotonic() - started:.1f} s"
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=10)
-    return outcome
-
-
-@contextmanager
-def running_server(
-    name: str, command: list[str], env: dict[str, str], health_url: str, log_path: Path, cwd: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `command` in its own process group, wait for `health_url`, always stop the group."""
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            started = time.monotonic()
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"{name} exited with {process.returncode} before it was healthy:\n"
-                        + log_path.read_text()[-3000:]
-                    )
-                try:
-                    if httpx.get(health_url, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() - started > START_TIMEOUT:
-                    raise RuntimeError(
-                        f"{name} not healthy after {START_TIMEOUT:.0f} s:\n"
-                        + log_path.read_text()[-3000:]
-                    )
-                time.sleep(0.25)
-            print(f"  {name} healthy after {time.monotonic() - started:.1f} s", flush=True)
-            yield process
-        finally:
-            print(f"  {name}: {stop_group(process)}", flush=True)
-
-
-def tree_cpu(pid: int) -> dict[int, tuple[str, float]]:
-    """pid -> (label, user + system CPU seconds) of a process and its descendants alive now."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return {}
-    out = {}
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            words = [Path(w).name if w.startswith("/") else w for w in proc.cmdline()[:4]]
-            label = f"{proc.pid} (parent {proc.ppid()}): {' '.join(words)[:70]}"
-            out[proc.pid] = (label, times.user + times.system)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def cores_by_process(
-    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], seconds: float
-) -> dict[str, float]:
-    """CPU cores used per process between two `tree_cpu` snapshots, busiest first."""
-    used = {
-        label: (cpu - before.get(pid, (label, 0.0))[1]) / seconds
-        for pid, (label, cpu) in after.items()
-    }
-    return dict(sorted(used.items(), key=lambda item: -item[1]))
-
-
-def metric_value(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name)] in " {":
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-# --- hey -------------------------------------------------------------------------------------
-
-
-@dataclass
-class HeyResult:
-    requests: int
-    total_s: float
-    rps_hey: float
-    p50_ms: float | None
-    p99_ms: float | None
-    status: dict[str, int]
-    errors: dict[str, int]
-    hey_cpu_s: float
-    raw: str = field(repr=False)
-
-    @property
-    def ok(self) -> int:
-        return self.status.get("200", 0)
-
-    @property
-    def failed(self) -> int:
-        return sum(v for k, v in self.status.items() if k != "200") + sum(self.errors.values())
-
-
-def parse_hey(text: str) -> dict[str, Any]:
-    def seconds(label: str) -> float | None:
-        match = re.search(rf"^\s*{re.escape(label)}\s+in\s+([0-9.]+)\s+secs", text, re.M)
-        return float(match.group(1)) if match else None
-
-    total = re.search(r"^\s*Total:\s+([0-9.]+)\s+secs", text, re.M)
-    rps = re.search(r"^\s*Requests/sec:\s+([0-9.]+)", text, re.M)
-    status: dict[str, int] = {}
-    errors: dict[str, int] = {}
-    section = None
-    for line in text.splitlines():
-        if line.startswith("Status code distribution"):
-            section = status
-            continue
-        if line.startswith("Error distribution"):
-            section = errors
-            continue
-        if section is None:
-            continue
-        match = re.match(r"^\s*\[(\d+)\]\s+(.*)$", line)
-        if match is None:
-            if line.strip() and not line.startswith(" "):
-                section = None
-            continue
-        if section is status:
-            status[match.group(1)] = int(match.group(2).split()[0])
-        else:
-            errors[match.group(2).strip()[:200]] = int(match.group(1))
-    p50, p99 = seconds("50%"), seconds("99%")
-    return {
-        "total_s": float(total.group(1)) if total else float("nan"),
-        "rps_hey": float(rps.group(1)) if rps else float("nan"),
-        "p50_ms": p50 * 1e3 if p50 is not None else None,
-        "p99_ms": p99 * 1e3 if p99 is not None else None,
-        "status": status,
-        "errors": errors,
-    }
-
-
-def run_hey(
-    url: str, body: Path, requests: int, concurrency: int, hey_cpus: int | None
-) -> HeyResult:
-    command = ["hey", "-n", str(requests), "-c", str(concurrency), "-m", "POST"]
-    command += ["-T", "application/json", "-D", str(body), "-t", "60"]
-    if hey_cpus is not None:
-        command += ["-cpus", str(hey_cpus)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = subprocess.run([*command, url], capture_output=True, text=True, timeout=1800)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise RuntimeError(f"hey failed ({done.returncode}): {done.stderr[-2000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return HeyResult(requests=requests, hey_cpu_s=cpu, raw=done.stdout, **parse_hey(done.stdout))
-
-
-# --- one server under load -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scenario:
-    concurrency: int
-    series: int
-    requests: int
-
-    @property
-    def key(self) -> str:
-        return f"c={self.concurrency}, {self.series} series/req"
-
-
-@dataclass
-class Run:
-    server: str
-    concurrency: int
-    series: int
-    requests: int
-    ok: int
-    errors: int
-    total_s: float
-    rps: float
-    series_per_s: float
-    p50_ms: float | None
-    p99_ms: float | None
-    server_cores: float
-    server_cores_by_process: dict[str, float]
-    hey_cores: float
-    requests_per_pass: float | None
-    status: dict[str, int]
-    error_messages: dict[str, int]
-
-
-def measure(
-    server: str,
-    process: subprocess.Popen[bytes],
-    url: str,
-    body_for: Callable[[int], Path],
-    scenarios: list[Scenario],
-    warmup: int,
-    hey_cpus: int | None,
-    metrics_url: str | None,
-    idle_cores: dict[str, float],
-) -> list[Run]:
-    idle_before = tree_cpu(process.pid)
-    time.sleep(IDLE_SECONDS)
-    idle = cores_by_process(idle_before, tree_cpu(process.pid), IDLE_SECONDS)
-    busy = [f"{cores:.2f} {label}" for label, cores in idle.items() if cores >= 0.01]
-    print(
-        f"  idle CPU over {IDLE_SECONDS:.0f} s: {sum(idle.values()):.2f} cores "
-        f"({'; '.join(busy) or 'none'})",
-        flush=True,
-    )
-    idle_cores[server] = sum(idle.values())
-    runs = []
-    for scenario in scenarios:
-        c, body = scenario.concurrency, body_for(scenario.series)
-        warm_n = max(warmup, 2 * c) // c * c
-        warm = run_hey(url, body, warm_n, c, hey_cpus)
-        if warm.failed:
-            print(f"  ! warmup {scenario.key}: {warm.status} {warm.errors}", flush=True)
-        before_metrics = httpx.get(metrics_url, timeout=10).text if metrics_url else ""
-        cpu_before = tree_cpu(process.pid)
-        result = run_hey(url, body, scenario.requests, c, hey_cpus)
-        cpu_after = tree_cpu(process.pid)
-        per_pass = None
-        if metrics_url:
-            after_metrics = httpx.get(metrics_url, timeout=10).text
-            name = "stackcast_batch_requests"
-            passes = metric_value(after_metrics, f"{name}_count") - metric_value(
-                before_metrics, f"{name}_count"
-            )
-            batched = metric_value(after_metrics, f"{name}_sum") - metric_value(
-                before_metrics, f"{name}_sum"
-            )
-            per_pass = batched / passes if passes else None
-        rps = result.ok / result.total_s if result.total_s > 0 else float("nan")
-        by_process = cores_by_process(cpu_before, cpu_after, result.total_s)
-        run = Run(
-            server=server,
-            concurrency=c,
-            series=scenario.series,
-            requests=scenario.requests,
-            ok=result.ok,
-            errors=result.failed,
-            total_s=result.total_s,
-            rps=rps,
-            series_per_s=rps * scenario.series,
-            p50_ms=result.p50_ms,
-            p99_ms=result.p99_ms,
-            server_cores=sum(by_process.values()),
-            server_cores_by_process=by_process,
-            hey_cores=result.hey_cpu_s / result.total_s,
-            requests_per_pass=per_pass,
-            status=result.status,
-            error_messages=result.errors,
-        )
-        runs.append(run)
-        extra = f", {per_pass:.1f} req/pass" if per_pass else ""
-        print(
-            f"  {scenario.key}: {result.requests} req in {result.total_s:.1f} s, "
-            f"{rps:.1f} req/s, p50 {fmt(result.p50_ms)} ms, p99 {fmt(result.p99_ms)} ms, "
-            f"errors {result.failed}, server {run.server_cores:.2f} cores, "
-            f"hey {run.hey_cores:.2f} cores{extra}",
-            flush=True,
-        )
-        busy = [f"{cores:.2f} {label}" for label, cores in by_process.items() if cores >= 0.02]
-        print("    server CPU by process: " + "; ".join(busy), flush=True)
-        if result.errors:
-            print(f"    error distribution: {result.errors}", flush=True)
-    return runs
-
-
 def relative_error(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-12)))
 
 
-def check_stackcast(url: str, payloads: dict[int, Payload], reference: dict[int, np.ndarray]):
-    """One request per body; shapes and values against the in-process model."""
+def answers_of(
+    url: str,
+    bodies: dict[int, Path],
+    reference: dict[int, np.ndarray],
+    read: Callable[[dict[str, Any]], list[list[float]]],
+) -> dict[int, np.ndarray]:
+    """One request per body; the forecasts, shape-checked against the in-process model."""
     answers = {}
-    for n, payload in payloads.items():
+    for n, body in bodies.items():
         response = httpx.post(
-            url,
-            content=payload.stackcast.read_bytes(),
-            headers={"content-type": "application/json"},
-            timeout=60,
+            url, content=body.read_bytes(), headers={"content-type": "application/json"}, timeout=60
         )
         if response.status_code != 200:
-            raise RuntimeError(f"stackcast check: {response.status_code} {response.text[:500]}")
-        forecasts = response.json()["forecasts"]
-        got = np.asarray([f["mean"] for f in forecasts], dtype=np.float64)
-        ids = [f["id"] for f in forecasts]
-        if got.shape != reference[n].shape or ids != [f"H{i + 1}" for i in range(n)]:
-            raise RuntimeError(f"stackcast check: shape {got.shape}, ids {ids[:3]}...")
-        answers[n] = got
-    return answers
-
-
-def check_mlflow(url: str, payloads: dict[int, Payload], reference: dict[int, np.ndarray]):
-    answers = {}
-    for n, payload in payloads.items():
-        response = httpx.post(
-            url,
-            content=payload.mlflow.read_bytes(),
-            headers={"content-type": "application/json"},
-            timeout=60,
-        )
-        if response.status_code != 200:
-            raise RuntimeError(f"mlflow check: {response.status_code} {response.text[:500]}")
-        got = np.asarray(response.json()["predictions"], dtype=np.float64)
+            raise RuntimeError(f"check {url}: {response.status_code} {response.text[:500]}")
+        got = np.asarray(read(response.json()), dtype=np.float64)
         if got.shape != reference[n].shape:
-            raise RuntimeError(f"mlflow check: shape {got.shape} != {reference[n].shape}")
+            raise RuntimeError(f"check {url}: shape {got.shape} != {reference[n].shape}")
         answers[n] = got
     return answers
 
 
-# --- output ----------------------------------------------------------------------------------
+def stackcast_means(body: dict[str, Any]) -> list[list[float]]:
+    """`stackcast serve`'s forecasts, checking each series kept its id and place."""
+    forecasts = body["forecasts"]
+    ids = [f["id"] for f in forecasts]
+    if ids != [f"H{i + 1}" for i in range(len(forecasts))]:
+        raise RuntimeError(f"stackcast check: ids out of order {ids[:3]}...")
+    return [f["mean"] for f in forecasts]
 
 
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None or value != value else f"{value:.{digits}f}"
-
-
-def print_report(report: dict[str, Any]) -> None:
-    m = report["machine"]
-    print("\n## Machine\n")
-    print(
-        f"- {m['nproc']} CPUs (nproc), {m['cpu_model']}; Python {m['python']}, "
-        f"torch {m['torch']} ({m['torch_threads']} threads), mlflow {m['mlflow']}, "
-        f"litserve {m['litserve']}"
-    )
-    print(f"- model: {report['model']['description']}")
-    print(f"- stackcast settings: {report['stackcast_env']}")
-    print(f"- mlflow models serve: --env-manager local, {report['mlflow_workers']} worker(s)")
-    for server, cores in report["server_idle_cores"].items():
-        print(f"- {server} idle (no requests, {IDLE_SECONDS:.0f} s): {cores:.2f} CPU cores")
-
-    print("\n## Bare model (in-process, torch.inference_mode, CPU)\n")
-    print("| batch size | ms / forward | series/s |")
-    print("|---:|---:|---:|")
-    for row in report["bare"]:
-        print(f"| {row['batch_size']} | {row['ms_per_forward']:.3f} | {row['series_per_s']:.0f} |")
-
-    print("\n## Correctness check (one request per body vs the in-process model)\n")
-    for line in report["checks"]:
-        print(f"- {line}")
-
-    print("\n## Served throughput (hey)\n")
-    print(
-        "| server | concurrency | series/request | requests | requests/s | series/s "
-        "| p50 ms | p99 ms | errors | server CPU (cores) | hey CPU (cores) | requests/pass |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for run in report["runs"]:
-        print(
-            f"| {run['server']} | {run['concurrency']} | {run['series']} | {run['requests']} "
-            f"| {run['rps']:.1f} | {run['series_per_s']:.1f} | {fmt(run['p50_ms'])} "
-            f"| {fmt(run['p99_ms'])} | {run['errors']} | {run['server_cores']:.2f} "
-            f"| {run['hey_cores']:.2f} | {fmt(run['requests_per_pass'])} |"
-        )
-
-    if report["ratios"]:
-        print("\n## stackcast / MLflow (requests/s)\n")
-        print("| scenario | stackcast req/s | MLflow req/s | ratio |")
-        print("|---|---:|---:|---:|")
-        for row in report["ratios"]:
-            print(
-                f"| {row['scenario']} | {row['stackcast_rps']:.1f} | {row['mlflow_rps']:.1f} "
-                f"| {fmt(row['ratio'], 2)} |"
-            )
-
-    eff = report["efficiency"]
-    print("\n## Efficiency\n")
-    for line in eff["lines"]:
-        print(f"- {line}")
-
-
-def efficiency(bare: list[dict[str, Any]], runs: list[Run]) -> dict[str, Any]:
-    best_bare = max(bare, key=lambda r: r["series_per_s"])
-    out: dict[str, Any] = {"bare_best": best_bare, "lines": []}
-    for server in ("stackcast", "mlflow"):
-        mine = [r for r in runs if r.server == server and r.ok]
-        if not mine:
-            continue
-        best = max(mine, key=lambda r: r.series_per_s)
-        fraction = best.series_per_s / best_bare["series_per_s"]
-        out[server] = {"best_run": asdict(best), "fraction_of_bare": fraction}
-        out["lines"].append(
-            f"{server}: best {best.series_per_s:.0f} series/s (c={best.concurrency}, "
-            f"{best.series} series/req) = {100 * fraction:.1f}% of the bare model's best "
-            f"batched {best_bare['series_per_s']:.0f} series/s (batch {best_bare['batch_size']})"
-        )
-    return out
+def mlflow_means(body: dict[str, Any]) -> list[list[float]]:
+    """`mlflow models serve`'s predictions."""
+    return list(body["predictions"])
 
 
 # --- main ------------------------------------------------------------------------------------
@@ -723,6 +316,123 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass
+class Bench:
+    """What both servers are measured on."""
+
+    args: argparse.Namespace
+    tmp: Path
+    store: Store
+    scenarios: list[Scenario]
+    payloads: dict[int, Payload]
+    reference: dict[int, np.ndarray]  # the in-process model's forecasts per body
+    runs: list[Run] = field(default_factory=list)
+    idle_cores: dict[str, float] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)
+    answers: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+
+    def check(self, server: str, answers: dict[int, np.ndarray]) -> None:
+        """Record (and enforce) agreement with the in-process model and the other server."""
+        self.answers[server] = answers
+        for n, got in answers.items():
+            err = relative_error(got, self.reference[n])
+            line = f"{server}, {n} series: max relative error vs in-process model {err:.2e}"
+            for other, theirs in self.answers.items():
+                if other != server:
+                    both = relative_error(theirs[n], got)
+                    line += f"; {other} vs {server} {both:.2e}"
+                    err = max(err, both)
+            self.checks.append(f"{line} ({'OK' if err <= RTOL else 'FAIL'}, rtol {RTOL})")
+            print(f"  check: {self.checks[-1]}", flush=True)
+            if err > RTOL:
+                raise RuntimeError(self.checks[-1])
+
+
+def bench_stackcast(bench: Bench, overrides: dict[str, str]) -> None:
+    """`stackcast serve` on the registered alias: check, then load at every scenario."""
+    port = free_port()
+    env = clean_env()
+    env.update(overrides)
+    env.update(
+        STACKCAST_MODEL_URI=f"models:/{MODEL_NAME}@{ALIAS}",
+        STACKCAST_TRACKING_URI=bench.store.tracking_uri,
+        STACKCAST_PORT=str(port),
+        STACKCAST_HOST="127.0.0.1",
+    )
+    base = f"http://127.0.0.1:{port}"
+    print(f"\nstackcast serve ({overrides}):", flush=True)
+    command = [str(VENV_BIN / "stackcast"), "serve"]
+    log = bench.tmp / "stackcast.log"
+    with running_server("stackcast serve", command, env, f"{base}/health", log, bench.tmp) as proc:
+        info = httpx.get(f"{base}/info", timeout=10).json()
+        print(f"  /info batching: {info.get('batching')}", flush=True)
+        bodies = {n: p.stackcast for n, p in bench.payloads.items()}
+        bench.check(
+            "stackcast", answers_of(f"{base}/predict", bodies, bench.reference, stackcast_means)
+        )
+        bench.runs += measure(
+            "stackcast",
+            proc,
+            f"{base}/predict",
+            bodies.__getitem__,
+            bench.scenarios,
+            bench.args.warmup,
+            bench.args.hey_cpus,
+            f"{base}/metrics",
+            bench.idle_cores,
+        )
+
+
+def bench_mlflow(bench: Bench) -> None:
+    """`mlflow models serve --env-manager local` on the same version: check, then load."""
+    port = free_port()
+    env = clean_env()
+    env["MLFLOW_TRACKING_URI"] = bench.store.tracking_uri
+    base = f"http://127.0.0.1:{port}"
+    workers = bench.args.mlflow_workers
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m"]
+    command += [f"models:/{MODEL_NAME}/{bench.store.version}", "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    print(f"\nmlflow models serve ({workers} worker(s)):", flush=True)
+    log = bench.tmp / "mlflow.log"
+    with running_server(
+        "mlflow models serve", command, env, f"{base}/ping", log, bench.tmp
+    ) as proc:
+        bodies = {n: p.mlflow for n, p in bench.payloads.items()}
+        bench.check(
+            "mlflow", answers_of(f"{base}/invocations", bodies, bench.reference, mlflow_means)
+        )
+        bench.runs += measure(
+            "mlflow",
+            proc,
+            f"{base}/invocations",
+            bodies.__getitem__,
+            bench.scenarios,
+            bench.args.warmup,
+            bench.args.hey_cpus,
+            None,
+            bench.idle_cores,
+        )
+
+
+def ratios(scenarios: list[Scenario], runs: list[Run]) -> list[dict[str, Any]]:
+    """stackcast's requests/s over MLflow's, per scenario both ran."""
+    out = []
+    for s in scenarios:
+        mine = {r.server: r for r in runs if (r.concurrency, r.series) == (s.concurrency, s.series)}
+        if "stackcast" in mine and "mlflow" in mine:
+            theirs = mine["mlflow"].rps
+            out.append(
+                {
+                    "scenario": s.key,
+                    "stackcast_rps": mine["stackcast"].rps,
+                    "mlflow_rps": theirs,
+                    "ratio": mine["stackcast"].rps / theirs if theirs else None,
+                }
+            )
+    return out
+
+
 def _main(args: argparse.Namespace, tmp: Path) -> int:
     import torch
 
@@ -739,8 +449,6 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
         f"{MODEL_NAME}@{ALIAS} = version {store.version}"
     )
     print(f"model: {description}", flush=True)
-    artifacts = [p for p in tmp.rglob("weights.safetensors")]
-    print(f"artifacts under the store dir: {[str(p.relative_to(tmp)) for p in artifacts]}")
 
     print("\nbare model:", flush=True)
     bare = bare_throughput(model, config.input_size, args.bare_repeats, min_run_seconds=0.3)
@@ -751,122 +459,25 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
         reference = {
             n: model(torch.from_numpy(p.windows)).double().numpy() for n, p in payloads.items()
         }
-
-    env_overrides = {
-        "STACKCAST_RELOAD_INTERVAL": "0",
-        **stackcast_env_overrides(args.stackcast_env),
-    }
-    runs: list[Run] = []
-    idle_cores: dict[str, float] = {}
-    checks: list[str] = []
-    answers: dict[str, dict[int, np.ndarray]] = {}
-
+    bench = Bench(args, tmp, store, scenarios, payloads, reference)
+    overrides = {"STACKCAST_RELOAD_INTERVAL": "0", **stackcast_env_overrides(args.stackcast_env)}
     if not args.skip_stackcast:
-        port = free_port()
-        env = clean_env()
-        env.update(env_overrides)
-        env.update(
-            STACKCAST_MODEL_URI=f"models:/{MODEL_NAME}@{ALIAS}",
-            STACKCAST_TRACKING_URI=store.tracking_uri,
-            STACKCAST_PORT=str(port),
-            STACKCAST_HOST="127.0.0.1",
-        )
-        base = f"http://127.0.0.1:{port}"
-        print(f"\nstackcast serve ({env_overrides}):", flush=True)
-        with running_server(
-            "stackcast serve",
-            [str(VENV_BIN / "stackcast"), "serve"],
-            env,
-            f"{base}/health",
-            tmp / "stackcast.log",
-            tmp,
-        ) as process:
-            info = httpx.get(f"{base}/info", timeout=10).json()
-            print(f"  /info batching: {info.get('batching')}", flush=True)
-            answers["stackcast"] = check_stackcast(f"{base}/predict", payloads, reference)
-            for n, got in answers["stackcast"].items():
-                err = relative_error(got, reference[n])
-                checks.append(
-                    f"stackcast, {n} series: max relative error vs in-process model {err:.2e} "
-                    f"({'OK' if err <= RTOL else 'FAIL'}, rtol {RTOL})"
-                )
-                print(f"  check: {checks[-1]}", flush=True)
-                if err > RTOL:
-                    raise RuntimeError(checks[-1])
-            runs += measure(
-                "stackcast",
-                process,
-                f"{base}/predict",
-                lambda n: payloads[n].stackcast,
-                scenarios,
-                args.warmup,
-                args.hey_cpus,
-                f"{base}/metrics",
-                idle_cores,
-            )
-
+        bench_stackcast(bench, overrides)
     if not args.skip_mlflow:
-        port = free_port()
-        env = clean_env()
-        env["MLFLOW_TRACKING_URI"] = store.tracking_uri
-        base = f"http://127.0.0.1:{port}"
-        command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m"]
-        command += [f"models:/{MODEL_NAME}/{store.version}", "--env-manager", "local"]
-        command += ["-h", "127.0.0.1", "-p", str(port), "-w", str(args.mlflow_workers)]
-        print(f"\nmlflow models serve ({args.mlflow_workers} worker(s)):", flush=True)
-        with running_server(
-            "mlflow models serve", command, env, f"{base}/ping", tmp / "mlflow.log", tmp
-        ) as process:
-            answers["mlflow"] = check_mlflow(f"{base}/invocations", payloads, reference)
-            for n, got in answers["mlflow"].items():
-                err = relative_error(got, reference[n])
-                line = f"mlflow, {n} series: max relative error vs in-process model {err:.2e}"
-                if "stackcast" in answers:
-                    both = relative_error(answers["stackcast"][n], got)
-                    line += f"; stackcast vs mlflow {both:.2e}"
-                    err = max(err, both)
-                checks.append(f"{line} ({'OK' if err <= RTOL else 'FAIL'}, rtol {RTOL})")
-                print(f"  check: {checks[-1]}", flush=True)
-                if err > RTOL:
-                    raise RuntimeError(checks[-1])
-            runs += measure(
-                "mlflow",
-                process,
-                f"{base}/invocations",
-                lambda n: payloads[n].mlflow,
-                scenarios,
-                args.warmup,
-                args.hey_cpus,
-                None,
-                idle_cores,
-            )
-
-    ratios = []
-    for s in scenarios:
-        mine = {r.server: r for r in runs if (r.concurrency, r.series) == (s.concurrency, s.series)}
-        if "stackcast" in mine and "mlflow" in mine:
-            theirs = mine["mlflow"].rps
-            ratios.append(
-                {
-                    "scenario": s.key,
-                    "stackcast_rps": mine["stackcast"].rps,
-                    "mlflow_rps": theirs,
-                    "ratio": mine["stackcast"].rps / theirs if theirs else None,
-                }
-            )
+        bench_mlflow(bench)
 
     report = {
         "machine": machine,
         "model": {"description": description, "config": config.model_dump(), "seed": SEED},
-        "stackcast_env": env_overrides,
+        "stackcast_env": overrides,
         "mlflow_workers": args.mlflow_workers,
         "bare": bare,
-        "checks": checks,
+        "checks": bench.checks,
         "scenarios": [asdict(s) for s in scenarios],
-        "runs": [asdict(r) for r in runs],
-        "ratios": ratios,
-        "server_idle_cores": idle_cores,
-        "efficiency": efficiency(bare, runs),
+        "runs": [asdict(r) for r in bench.runs],
+        "ratios": ratios(scenarios, bench.runs),
+        "server_idle_cores": bench.idle_cores,
+        "efficiency": efficiency(bare, bench.runs),
         "argv": sys.argv,
     }
     print_report(report)

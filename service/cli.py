@@ -24,10 +24,15 @@ def serve(
     except SettingsError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+    from service.loader import ModelNotFoundError
     from service.serve import serve as run_server  # torch, mlflow, litserve: only when serving
 
     typer.echo(f"serving {settings.model_uri} on http://{settings.host}:{settings.port}")
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ModelNotFoundError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def predict(
@@ -55,7 +60,7 @@ def predict(
 
     try:
         histories = read_histories(csv, id_ or [])
-        table, model = forecast(
+        table, models = forecast(
             url,
             histories,
             horizon=horizon,
@@ -65,7 +70,8 @@ def predict(
     except (ValueError, httpx.HTTPError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"model: {model['name']} version {model['version']} (run {model['run_id']})")
+    for model in models:  # more than one when a promotion landed between requests
+        typer.echo(f"model: {model['name']} version {model['version']} (run {model['run_id']})")
     if out is None:
         typer.echo(table.to_string(index=False))
     else:

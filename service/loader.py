@@ -8,6 +8,7 @@ from pathlib import Path
 
 import mlflow
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from models import ModelConfig, StackedRNNForecaster, load_model_dir
@@ -15,6 +16,10 @@ from models.serialization import CONFIG_FILE
 
 MODEL_DIR = "artifacts/model_dir"  # where the pyfunc keeps weights.safetensors + config
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+
+
+class ModelNotFoundError(LookupError):
+    """The URI names a model, alias or version the registry does not have."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,12 @@ class ModelSource:
         if match is None:
             raise ValueError(f"model URI {uri!r}: use models:/NAME@ALIAS or models:/NAME/VERSION")
         return cls(match["name"], match["alias"], match["version"])
+
+    @property
+    def uri(self) -> str:
+        """Back to `models:/...` form."""
+        suffix = f"@{self.alias}" if self.alias is not None else f"/{self.version}"
+        return f"models:/{self.name}{suffix}"
 
     @property
     def follows_alias(self) -> bool:
@@ -67,12 +78,24 @@ class Registry:
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
     def current(self) -> VersionInfo:
-        """The version the URI points to now (the alias holder, or the pinned version)."""
+        """The version the URI points to now (the alias holder, or the pinned version).
+
+        Raises:
+            ModelNotFoundError: no such registered model, alias or version.
+        """
         name = self.source.name
-        if self.source.alias is not None:
-            mv = self.client.get_model_version_by_alias(name, self.source.alias)
-        else:
-            mv = self.client.get_model_version(name, str(self.source.version))
+        try:
+            if self.source.alias is not None:
+                mv = self.client.get_model_version_by_alias(name, self.source.alias)
+            else:
+                mv = self.client.get_model_version(name, str(self.source.version))
+        except MlflowException as error:
+            if error.get_http_status_code() != 404 and "not found" not in str(error).lower():
+                raise
+            raise ModelNotFoundError(
+                f"{self.source.uri} is not in the registry at {self.tracking_uri}: "
+                f"{error.message} (train and register one first, e.g. `make demo`)"
+            ) from None
         return VersionInfo(name, str(mv.version), str(mv.run_id), dict(mv.tags))
 
     def _download(self, info: VersionInfo, path: str) -> Path:

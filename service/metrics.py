@@ -22,6 +22,7 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -118,6 +119,19 @@ def render() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return bytes(generate_latest(registry))
+
+
+def sample_total(exposition: str, sample: str) -> float:
+    """Sum of every sample named `sample` (any labels) in a Prometheus text exposition.
+
+    For clients of `/metrics` (tests, benchmarks): e.g. `stackcast_batch_requests_count`.
+    """
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if s.name == sample
+    )
 
 
 class RequestMetricsMiddleware:

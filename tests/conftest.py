@@ -149,8 +149,15 @@ def served_store(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) 
     return ServedStore(directory, uri, config.registry.model_name, config.model)
 
 
-def register_version(store: ServedStore, name: str, seed: int, alias: str = "champion") -> str:
+def register_version(
+    store: ServedStore,
+    name: str,
+    seed: int,
+    alias: str = "champion",
+    config: ModelConfig | None = None,
+) -> str:
     """Log an untrained model (weights from `seed`) as a new version of `name`; move `alias`."""
+    config = config or store.config
     import mlflow
     import torch
     from mlflow.tracking import MlflowClient
@@ -158,8 +165,8 @@ def register_version(store: ServedStore, name: str, seed: int, alias: str = "cha
     from training.registry import log_forecaster
 
     torch.manual_seed(seed)
-    model = StackedRNNForecaster(store.config)
-    example = np.random.default_rng(seed).uniform(1, 100, (2, store.config.input_size))
+    model = StackedRNNForecaster(config)
+    example = np.random.default_rng(seed).uniform(1, 100, (2, config.input_size))
     with in_store(store.directory):
         with mlflow.start_run():
             uri = log_forecaster(model, example.astype(np.float32), "model")

@@ -69,12 +69,3 @@ def serve_env(store: ServedStore, port: int, **settings: str) -> dict[str, str]:
     )
     env.update({f"STACKCAST_{k.upper()}": v for k, v in settings.items()})
     return env
-
-
-def metric_value(text: str, name: str) -> float:
-    """Sum of all samples of `name` (with any labels) in a Prometheus exposition."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name) and line[len(name)] in " {":
-            total += float(line.rsplit(" ", 1)[1])
-    return total

@@ -20,9 +20,10 @@ import pandas as pd
 import psutil
 import pytest
 
+from service.metrics import sample_total
 from tests.conftest import ServedStore, in_store, register_version
 from tests.e2e.servers import free_port, running_server
-from tests.service_helpers import metric_value, serve_command, serve_env
+from tests.service_helpers import serve_command, serve_env
 
 pytestmark = pytest.mark.slow
 
@@ -61,10 +62,10 @@ def test_concurrent_requests_share_forward_passes(server: Server) -> None:
         )
     after = httpx.get(f"{server.url}/metrics").text
     assert codes == [200] * 256
-    passes = metric_value(after, "stackcast_batch_requests_count") - metric_value(
+    passes = sample_total(after, "stackcast_batch_requests_count") - sample_total(
         before, "stackcast_batch_requests_count"
     )
-    batched = metric_value(after, "stackcast_batch_requests_sum") - metric_value(
+    batched = sample_total(after, "stackcast_batch_requests_sum") - sample_total(
         before, "stackcast_batch_requests_sum"
     )
     assert batched == 256
@@ -200,7 +201,7 @@ def test_promoted_version_is_swapped_in_under_load_without_failures(
     versions = [a[0] for a in load.answers]
     assert versions[0] == 1 and versions[-1] == 2
     assert info["model"]["version"] == "2"
-    assert metric_value(metrics, "stackcast_model_swaps_total") == 1
+    assert sample_total(metrics, "stackcast_model_swaps_total") == 1
     expected = {
         1: _offline(served_store, "models:/swap/1"),
         2: _offline(served_store, "models:/swap/2"),

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service.metrics import sample_total
 from tests.conftest import ServedStore, in_store
-from tests.service_helpers import API_KEY, in_process, metric_value, wait_healthy
+from tests.service_helpers import API_KEY, in_process, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +150,7 @@ def test_metrics_count_requests_errors_and_batches(client: TestClient) -> None:
         ("stackcast_batch_series_sum", 3),
         ("stackcast_batch_requests_count", 1),
     ]:
-        assert metric_value(after, name) - metric_value(before, name) == grew, name
+        assert sample_total(after, name) - sample_total(before, name) == grew, name
     assert "stackcast_http_request_duration_seconds_bucket" in after
 
 
