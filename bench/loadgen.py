@@ -89,7 +89,7 @@ def run_hey(
 ) -> HeyResult:
     command = ["hey", "-n", str(requests), "-c", str(concurrency), "-m", "POST"]
     command += ["-T", "application/json", "-D", str(body), "-t", "60"]
-    if hey_cpus is not None:
+    if hey_cpus:
         command += ["-cpus", str(hey_cpus)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([*command, url], capture_output=True, text=True, timeout=1800)

@@ -258,7 +258,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="setting for stackcast serve, e.g. MAX_BATCH_SIZE=128 (STACKCAST_ prefix optional)",
     )
     parser.add_argument("--mlflow-workers", type=int, default=1)
-    parser.add_argument("--hey-cpus", type=int, default=None, help="hey -cpus (default: all)")
+    parser.add_argument(
+        "--hey-cpus",
+        type=int,
+        default=1,
+        help="hey -cpus: OS threads of the load generator, which shares the machine with the "
+        "server (0: all)",
+    )
     parser.add_argument("--bare-repeats", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--keep-tmp", action="store_true", help="keep the store and server logs")
@@ -471,6 +477,7 @@ def _main(args: argparse.Namespace, tmp: Path) -> int:
         "model": {"description": description, "config": config.model_dump(), "seed": SEED},
         "stackcast_env": overrides,
         "mlflow_workers": args.mlflow_workers,
+        "hey_cpus": args.hey_cpus,
         "bare": bare,
         "checks": bench.checks,
         "scenarios": [asdict(s) for s in scenarios],

@@ -19,6 +19,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"- model: {report['model']['description']}")
     print(f"- stackcast settings: {report['stackcast_env']}")
     print(f"- mlflow models serve: --env-manager local, {report['mlflow_workers']} worker(s)")
+    print(f"- load generator: hey -cpus {report['hey_cpus'] or 'all'} on the same machine")
     for server, cores in report["server_idle_cores"].items():
         print(f"- {server} idle (no requests, {IDLE_SECONDS:.0f} s): {cores:.2f} CPU cores")
 

@@ -15,14 +15,16 @@ from typing import Any
 
 import litserve as ls
 import numpy as np
+import orjson
 import torch
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
 
 from models import ModelConfig
 from service.loader import ModelSource, Registry, ServedModel, VersionInfo
+from service.loop import ForecastLoop
 from service.metrics import worker_metrics
 from service.reload import AliasWatcher
-from service.schema import ForecastRequest, RequestLimits
+from service.schema import ForecastRequest, ForecastResponse, RequestLimits
 from service.settings import ServeSettings
 from service.windows import to_windows
 
@@ -44,7 +46,7 @@ class Answer:
 
     info: VersionInfo
     ids: list[str | None]
-    means: list[list[float]]
+    means: list[np.ndarray]  # one (horizon,) float32 row per series
 
 
 class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
@@ -56,7 +58,9 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
 
     def __init__(self, settings: ServeSettings, limits: RequestLimits, state_dir: Path) -> None:
         super().__init__(
-            max_batch_size=settings.max_batch_size, batch_timeout=settings.batch_timeout
+            max_batch_size=settings.max_batch_size,
+            batch_timeout=settings.batch_timeout,
+            loop=ForecastLoop(),
         )
         self.settings = settings
         self.limits = limits
@@ -160,24 +164,33 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
 
     @staticmethod
     def _answer(info: VersionInfo, request: ForecastRequest, rows: np.ndarray) -> Answer:
-        means = [
-            rows[i, : s.horizon or rows.shape[1]].tolist() for i, s in enumerate(request.series)
-        ]
+        means = [rows[i, : s.horizon or rows.shape[1]] for i, s in enumerate(request.series)]
         return Answer(info, [s.id for s in request.series], means)
 
     def unbatch(self, output: list[Answer], **kwargs: Any) -> list[Answer]:
         """`predict` already returns one answer per request."""
         return output
 
-    def encode_response(self, output: Answer, **kwargs: Any) -> dict[str, Any]:
-        """The JSON body: the answering version and one forecast per series, in order."""
+    def encode_response(self, output: Answer, **kwargs: Any) -> ForecastResponse:
+        """The JSON body: the answering version and one forecast per series, in order.
+
+        Rendered to bytes here, in the inference worker, with orjson: it writes the float32
+        rows directly, each value in the shortest text that reads back as the same float32
+        (a one-series body: 578 bytes instead of 1,043 with float64 reprs, nothing lost, and
+        under the 1,000 bytes at which LitServe's GZip middleware starts compressing). The
+        HTTP server passes the `Response` through untouched, instead of FastAPI re-encoding
+        the body (`jsonable_encoder` + `json.dumps`: ~150 us for one series, against ~2 us
+        for orjson). The annotation is what FastAPI publishes in the OpenAPI schema.
+        """
         info = output.info
-        return {
+        body = {
             "model": {"name": info.name, "version": info.version, "run_id": info.run_id},
             "forecasts": [
                 {"id": i, "mean": m} for i, m in zip(output.ids, output.means, strict=True)
             ],
         }
+        rendered = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        return Response(rendered, media_type="application/json")  # type: ignore[return-value]
 
     # --- HTTP side ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from service.api import ForecastAPI
 from service.errors import validation_error_handler
 from service.loader import ModelSource, Registry
 from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
+from service.request_queue import RequestPipes
 from service.schema import RequestLimits, set_request_limits
 from service.settings import ServeSettings
 from service.transport import PipeTransport
@@ -24,22 +25,22 @@ LITSERVE_INFO_PATH = "/litserve/info"  # LitServe's own info page; ours is /info
 
 
 class ForecastServer(ls.LitServer):  # type: ignore[misc]
-    """LitServer with LitServe 0.2.19's two slow hand-offs replaced (see BENCHMARKS.md).
+    """LitServer with LitServe 0.2.19's slow hand-offs between processes replaced (BENCHMARKS.md).
 
     Requests: LitServe hands them to the inference workers through `Manager().Queue()`, so every
     put is a blocking round trip to the manager process, made on the HTTP server's event loop,
-    and every poll of the batch collector is another. A `multiprocessing.Queue` (spawn context,
-    as the workers are spawned) puts without blocking and is read straight from its pipe.
-    Responses come back over `PipeTransport`, read on the HTTP server's event loop. (LitServe's
-    `fast_queue=True` is meant to send them over ZeroMQ, but 0.2.19 passes it to
-    `TransportConfig` under a wrong field name, so they went through manager queues too.)
+    and every poll of the batch collector is another. `RequestPipes` writes each request from
+    the event loop straight into a pipe the workers read. Responses come back over
+    `PipeTransport`, read on the HTTP server's event loop. (LitServe's `fast_queue=True` is
+    meant to send them over ZeroMQ, but 0.2.19 passes it to `TransportConfig` under a wrong
+    field name, so they went through manager queues too.)
     """
 
     def _init_manager(self, num_api_servers: int) -> Any:
         manager = super()._init_manager(num_api_servers)
         spawn = multiprocessing.get_context("spawn")
         for path in list(self.litapi_request_queues):
-            self.litapi_request_queues[path] = spawn.Queue()
+            self.litapi_request_queues[path] = RequestPipes.create(num_api_servers, spawn)
         self._transport = PipeTransport.create(num_api_servers, spawn)
         return manager
 

@@ -121,16 +121,17 @@ def render() -> bytes:
     return bytes(generate_latest(registry))
 
 
-def sample_total(exposition: str, sample: str) -> float:
-    """Sum of every sample named `sample` (any labels) in a Prometheus text exposition.
+def sample_total(exposition: str, sample: str, **labels: str) -> float:
+    """Sum of the samples named `sample` that carry `labels`, in a Prometheus text exposition.
 
-    For clients of `/metrics` (tests, benchmarks): e.g. `stackcast_batch_requests_count`.
+    For clients of `/metrics` (tests, benchmarks), e.g.
+    `sample_total(text, "stackcast_http_requests_total", path="/predict", code="200")`.
     """
     return sum(
         s.value
         for family in text_string_to_metric_families(exposition)
         for s in family.samples
-        if s.name == sample
+        if s.name == sample and labels.items() <= s.labels.items()
     )
 
 

@@ -50,7 +50,7 @@ class ServeSettings(BaseSettings):
         0.001,
         gt=0,
         le=1.0,
-        description="Seconds to wait for a batch to fill; 0 would spin a core while idle.",
+        description="Seconds a batch waits for more requests after its first (> 0).",
     )
     workers_per_device: int = Field(
         1, ge=1, le=32, description="Inference processes per device (each holds the model)."

@@ -1,8 +1,8 @@
 """Responses from inference workers to HTTP servers: one pipe per HTTP server, read on its loop.
 
 LitServe's queue transport reads each response with `asyncio.to_thread(queue.get)`: a thread
-hop per response on the HTTP server. Here the pipe's file descriptor is watched by the event
-loop itself, and everything that arrived is drained at once.
+hop per response on the HTTP server. Here the event loop watches the pipe's file descriptor
+for as long as the server runs, and drains everything that arrived at once.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections import deque
+from contextlib import suppress
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
 from multiprocessing.synchronize import Lock
@@ -28,6 +29,7 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
     ) -> None:
         self._readers, self._writers, self._locks = readers, writers, locks
         self._pending: deque[Any] = deque()
+        self._arrived: asyncio.Event | None = None  # set by the loop's reader callback
         self._closed = False
 
     @classmethod
@@ -50,30 +52,24 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
         if self._closed:
             raise asyncio.CancelledError("transport closed")
         if not self._pending:
-            reader = self._readers[consumer_id]
-            if not reader.poll():
-                await self._readable(reader)
-            while reader.poll():
-                self._pending.append(pickle.loads(reader.recv_bytes()))
+            if self._arrived is None:
+                self._watch(self._readers[consumer_id])
+            assert self._arrived is not None
+            self._arrived.clear()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(WAIT_SECONDS):
+                    await self._arrived.wait()
         return self._pending.popleft() if self._pending else None
 
-    @staticmethod
-    async def _readable(reader: Connection) -> None:
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        fd = reader.fileno()
+    def _watch(self, reader: Connection) -> None:
+        arrived = self._arrived = asyncio.Event()
 
-        def wake() -> None:
-            if not ready.done():
-                ready.set_result(None)
+        def drain() -> None:
+            while reader.poll():
+                self._pending.append(pickle.loads(reader.recv_bytes()))
+            arrived.set()
 
-        loop.add_reader(fd, wake)
-        try:
-            await asyncio.wait_for(ready, WAIT_SECONDS)
-        except TimeoutError:
-            pass
-        finally:
-            loop.remove_reader(fd)
+        asyncio.get_running_loop().add_reader(reader.fileno(), drain)
 
     def close(self, send_sentinel: bool = True) -> None:
         """Stop receiving (LitServe's shutdown calls this)."""

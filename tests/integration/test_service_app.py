@@ -144,13 +144,15 @@ def test_metrics_count_requests_errors_and_batches(client: TestClient) -> None:
     client.post("/predict", json={"series": [{"history": [1.0] * 48}] * 3})
     client.post("/predict", json={"series": []})
     after = client.get("/metrics").text
-    for name, grew in [
-        ('stackcast_http_requests_total{code="200",path="/predict"}', 1),
-        ('stackcast_http_errors_total{code="422",path="/predict"}', 1),
-        ("stackcast_batch_series_sum", 3),
-        ("stackcast_batch_requests_count", 1),
+    for name, labels, grew in [
+        ("stackcast_http_requests_total", {"code": "200", "path": "/predict"}, 1),
+        ("stackcast_http_errors_total", {"code": "422", "path": "/predict"}, 1),
+        ("stackcast_http_errors_total", {"code": "200"}, 0),
+        ("stackcast_batch_series_sum", {}, 3),
+        ("stackcast_batch_requests_count", {}, 1),
     ]:
-        assert sample_total(after, name) - sample_total(before, name) == grew, name
+        change = sample_total(after, name, **labels) - sample_total(before, name, **labels)
+        assert change == grew, (name, labels)
     assert "stackcast_http_request_duration_seconds_bucket" in after
 
 
