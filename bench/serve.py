@@ -337,6 +337,27 @@ class Bench:
     checks: list[str] = field(default_factory=list)
     answers: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
 
+    def load(
+        self,
+        server: str,
+        process: subprocess.Popen[bytes],
+        url: str,
+        bodies: dict[int, Path],
+        metrics_url: str | None,
+    ) -> None:
+        """Every scenario against one running server, with the same load generator settings."""
+        self.runs += measure(
+            server,
+            process,
+            url,
+            bodies.__getitem__,
+            self.scenarios,
+            self.args.warmup,
+            self.args.hey_cpus,
+            metrics_url,
+            self.idle_cores,
+        )
+
     def check(self, server: str, answers: dict[int, np.ndarray]) -> None:
         """Record (and enforce) agreement with the in-process model and the other server."""
         self.answers[server] = answers
@@ -376,17 +397,7 @@ def bench_stackcast(bench: Bench, overrides: dict[str, str]) -> None:
         bench.check(
             "stackcast", answers_of(f"{base}/predict", bodies, bench.reference, stackcast_means)
         )
-        bench.runs += measure(
-            "stackcast",
-            proc,
-            f"{base}/predict",
-            bodies.__getitem__,
-            bench.scenarios,
-            bench.args.warmup,
-            bench.args.hey_cpus,
-            f"{base}/metrics",
-            bench.idle_cores,
-        )
+        bench.load("stackcast", proc, f"{base}/predict", bodies, f"{base}/metrics")
 
 
 def bench_mlflow(bench: Bench) -> None:
@@ -408,17 +419,7 @@ def bench_mlflow(bench: Bench) -> None:
         bench.check(
             "mlflow", answers_of(f"{base}/invocations", bodies, bench.reference, mlflow_means)
         )
-        bench.runs += measure(
-            "mlflow",
-            proc,
-            f"{base}/invocations",
-            bodies.__getitem__,
-            bench.scenarios,
-            bench.args.warmup,
-            bench.args.hey_cpus,
-            None,
-            bench.idle_cores,
-        )
+        bench.load("mlflow", proc, f"{base}/invocations", bodies, None)
 
 
 def ratios(scenarios: list[Scenario], runs: list[Run]) -> list[dict[str, Any]]:
