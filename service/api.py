@@ -31,6 +31,10 @@ from service.windows import to_windows
 OPEN_PATHS = frozenset({"/health"})  # container health checks carry no key
 
 
+def _series_in(request: ForecastRequest) -> int:
+    return len(request.series)
+
+
 @dataclass(frozen=True)
 class Batch:
     """Requests merged for one forward pass, pinned to one model version."""
@@ -60,7 +64,7 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
         super().__init__(
             max_batch_size=settings.max_batch_size,
             batch_timeout=settings.batch_timeout,
-            loop=ForecastLoop(),
+            loop=ForecastLoop(_series_in, settings.max_batch_series),
         )
         self.settings = settings
         self.limits = limits
@@ -100,7 +104,7 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
 
     def _load(self, info: VersionInfo) -> ServedModel:
         served = self.registry.load(info, self.target_device)
-        warm = torch.zeros(self.max_batch_size, served.network.config.input_size)
+        warm = torch.zeros(self.settings.max_batch_series, served.network.config.input_size)
         with torch.inference_mode():  # first-call allocations happen before any request
             served.network(warm.to(self.target_device))
         return served

@@ -100,6 +100,7 @@ def describe(api: ForecastAPI, source: ModelSource, devices: list[Any]) -> dict[
         "workers": [{k: w[k] for k in ("pid", "device", "version")} for w in workers],
         "batching": {
             "max_batch_size": settings.max_batch_size,
+            "max_batch_series": settings.max_batch_series,
             "batch_timeout": settings.batch_timeout,
             "workers_per_device": settings.workers_per_device,
             "devices": [str(d) for d in devices],

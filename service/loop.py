@@ -11,6 +11,9 @@ runs the same hooks in the same order with LitServe's own response protocol, and
   company;
 - once that time is up, still takes whatever is already queued (up to `max_batch_size`): under
   load, batches grow with the backlog instead of the worker running many small forward passes;
+- stops taking requests once their weight (for stackcast: series) reaches `max_batch_weight`,
+  so a backlog of many-series requests is served in passes that keep the HTTP servers and the
+  worker busy at the same time, instead of one huge pass the HTTP servers wait on;
 - answers a request that waited in the queue longer than the server's timeout with a 504, as
   LitServe does.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from queue import Empty
 from typing import Any
 
@@ -34,8 +38,25 @@ STOP = (None, None, None, None)  # LitServe's sentinel: the server is shutting d
 REGULAR = LoopResponseType.REGULAR
 
 
+def _one(payload: Any) -> int:
+    return 1
+
+
 class ForecastLoop(LitLoop):  # type: ignore[misc]
-    """Collect a batch, run decode/batch/predict/unbatch/encode once, answer every request."""
+    """Collect a batch, run decode/batch/predict/unbatch/encode once, answer every request.
+
+    Args:
+        weigh: the weight of one request's payload (stackcast: its number of series).
+        max_batch_weight: a batch takes no more requests once its weight reaches this; a
+            single heavier request still runs, alone.
+    """
+
+    def __init__(self, weigh: Callable[[Any], int] = _one, max_batch_weight: int = 2**31) -> None:
+        super().__init__()
+        if max_batch_weight < 1:
+            raise ValueError(f"max_batch_weight must be >= 1, got {max_batch_weight}")
+        self.weigh = weigh
+        self.max_batch_weight = max_batch_weight
 
     def __call__(
         self,
@@ -76,7 +97,8 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
     def _collect(self, lit_api: Any, request_queue: Any) -> list[Any] | None:
         items: list[Any] = []
         deadline = None
-        while len(items) < lit_api.max_batch_size:
+        weight = 0
+        while len(items) < lit_api.max_batch_size and weight < self.max_batch_weight:
             if deadline is None:
                 timeout: float | None = IDLE_WAIT
             else:
@@ -91,6 +113,7 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
             if item == STOP:
                 return None
             items.append(item)
+            weight += self.weigh(item[3])
             if deadline is None:
                 deadline = time.monotonic() + lit_api.batch_timeout
         return items

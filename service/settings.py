@@ -46,6 +46,12 @@ class ServeSettings(BaseSettings):
     max_batch_size: int = Field(
         64, ge=1, le=4096, description="Most requests merged into one forward pass."
     )
+    max_batch_series: int = Field(
+        256,
+        ge=1,
+        le=65536,
+        description="A batch takes no more requests once it holds this many series.",
+    )
     batch_timeout: float = Field(
         0.001,
         gt=0,

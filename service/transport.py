@@ -18,6 +18,8 @@ from typing import Any
 
 from litserve.transport.base import MessageTransport
 
+from service.request_queue import widen
+
 WAIT_SECONDS = 1.0  # LitServe's reader loop treats None as "nothing yet" and asks again
 
 
@@ -36,6 +38,8 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
     def create(cls, consumers: int, context: SpawnContext) -> PipeTransport:
         """One pipe (and one writer lock) per HTTP server process."""
         pipes = [context.Pipe(duplex=False) for _ in range(consumers)]
+        for _, writer in pipes:
+            widen(writer)
         locks = [context.Lock() for _ in range(consumers)]
         return cls([r for r, _ in pipes], [w for _, w in pipes], locks)
 

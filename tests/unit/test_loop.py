@@ -69,8 +69,10 @@ def _queue(*values: int, age: float = 0.0) -> queue.Queue[Any]:
     return q
 
 
-def _step(api: FakeAPI, q: queue.Queue[Any], transport: FakeTransport) -> bool:
-    return ForecastLoop().step(api, q, transport, CallbackRunner())
+def _step(
+    api: FakeAPI, q: queue.Queue[Any], transport: FakeTransport, loop: ForecastLoop | None = None
+) -> bool:
+    return (loop or ForecastLoop()).step(api, q, transport, CallbackRunner())
 
 
 def test_queued_requests_share_one_batch_up_to_the_limit() -> None:
@@ -81,6 +83,16 @@ def test_queued_requests_share_one_batch_up_to_the_limit() -> None:
     assert answers["u4"] == ({"value": 10}, LitAPIStatus.OK)
     # each answer goes to the HTTP server that sent the request
     assert {cid for cid, (uid, (_, status, _, _)) in transport.sent if uid == "u1"} == {1}
+
+
+def test_a_batch_stops_taking_requests_at_its_weight_limit() -> None:
+    api, transport, q = FakeAPI(max_batch_size=64), FakeTransport(), _queue(3, 3, 9, 1, 1)
+    loop = ForecastLoop(weigh=lambda value: value, max_batch_weight=6)
+    while not q.empty():
+        _step(api, q, transport, loop)
+    assert api.batches == [[3, 3], [9], [1, 1]]  # 9 alone: heavier than the limit
+    with pytest.raises(ValueError, match="max_batch_weight"):
+        ForecastLoop(max_batch_weight=0)
 
 
 def test_the_batch_waits_batch_timeout_for_company_after_the_first_request() -> None:
