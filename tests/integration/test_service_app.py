@@ -169,3 +169,13 @@ def test_api_key_guards_predict_and_info_but_not_health(
         assert keyed.post("/predict", json=body, headers=good).status_code == 200
         assert keyed.get("/info", headers=good).status_code == 200
         assert keyed.get("/metrics").status_code == 200
+
+
+def test_openapi_documents_the_request_and_response_models(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/predict"]["post"]
+    body = predict["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    answer = predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/ForecastRequest") and answer.endswith("/ForecastResponse")
+    series = spec["components"]["schemas"]["SeriesIn"]["properties"]
+    assert {"id", "history", "horizon"} <= set(series)
