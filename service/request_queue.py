@@ -41,6 +41,17 @@ def widen(connection: Connection) -> None:
         fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
+def locked_pipes(
+    count: int, context: SpawnContext
+) -> tuple[list[Connection], list[Connection], list[Lock]]:
+    """`count` one-way 1 MiB pipes (read ends, write ends) and a lock for each."""
+    pipes = [context.Pipe(duplex=False) for _ in range(count)]
+    for _, writer in pipes:
+        widen(writer)
+    locks = [context.Lock() for _ in range(count)]
+    return [r for r, _ in pipes], [w for _, w in pipes], locks
+
+
 class _PipeWriter:
     """The write end of one pipe in the HTTP server that owns it."""
 
@@ -106,11 +117,7 @@ class RequestPipes:
     @classmethod
     def create(cls, producers: int, context: SpawnContext) -> RequestPipes:
         """One pipe (and one reader lock) per HTTP server process."""
-        pipes = [context.Pipe(duplex=False) for _ in range(producers)]
-        for _, writer in pipes:
-            widen(writer)
-        locks = [context.Lock() for _ in range(producers)]
-        return cls([r for r, _ in pipes], [w for _, w in pipes], locks)
+        return cls(*locked_pipes(producers, context))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return RequestPipes, (self._readers, self._writers, self._locks)

@@ -18,7 +18,7 @@ from typing import Any
 
 from litserve.transport.base import MessageTransport
 
-from service.request_queue import widen
+from service.request_queue import locked_pipes
 
 WAIT_SECONDS = 1.0  # LitServe's reader loop treats None as "nothing yet" and asks again
 
@@ -37,11 +37,7 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
     @classmethod
     def create(cls, consumers: int, context: SpawnContext) -> PipeTransport:
         """One pipe (and one writer lock) per HTTP server process."""
-        pipes = [context.Pipe(duplex=False) for _ in range(consumers)]
-        for _, writer in pipes:
-            widen(writer)
-        locks = [context.Lock() for _ in range(consumers)]
-        return cls([r for r, _ in pipes], [w for _, w in pipes], locks)
+        return cls(*locked_pipes(consumers, context))
 
     def send(self, item: Any, consumer_id: int) -> None:
         """Pickle outside the lock; one writer at a time so messages never interleave."""
