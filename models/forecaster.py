@@ -21,6 +21,25 @@ def _make_layer(config: ModelConfig, input_dim: int) -> nn.RNNBase:
     return nn.RNN(**common, nonlinearity="tanh" if config.cell == "rnn_tanh" else "relu")
 
 
+def _step_through(
+    layer: nn.Module, x: torch.Tensor, states: list[list[torch.Tensor]]
+) -> torch.Tensor:
+    """`layer` over `x` (B, S, D) one step at a time; appends its S hidden states (B, H).
+
+    Each step's output h_t is also the hidden state the next step starts from, so the
+    gradient reaching h_t is the total dL/dh_t: from the layer above and from step t+1.
+    """
+    steps: list[torch.Tensor] = []
+    hidden: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None
+    for t in range(x.shape[1]):
+        out, state = layer(x[:, t : t + 1], hidden)  # out (B, 1, H)
+        h = out[:, 0]  # (B, H)
+        steps.append(h)
+        hidden = (h.unsqueeze(0), state[1]) if isinstance(state, tuple) else h.unsqueeze(0)
+    states.append(steps)
+    return torch.stack(steps, dim=1)  # (B, S, H)
+
+
 class StackedRNNForecaster(nn.Module):
     """A stack of recurrent layers whose top final state feeds a direct multi-horizon head.
 
@@ -46,11 +65,17 @@ class StackedRNNForecaster(nn.Module):
             return x.mean(dim=1, keepdim=True), x.std(dim=1, keepdim=True) + _EPS
         return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
 
-    def encode(self, z: torch.Tensor) -> list[torch.Tensor]:
+    def encode(
+        self, z: torch.Tensor, states: list[list[torch.Tensor]] | None = None
+    ) -> list[torch.Tensor]:
         """Run the stack on a normalized window.
 
         Args:
             z: normalized window, (B, T).
+            states: if given, every layer runs one time step at a time (same result, slower)
+                and its hidden state at each step, (B, H), is appended here as one list per
+                layer: the graph nodes through which dL/dh_t flows, both up the stack and back
+                through time (gradient telemetry).
 
         Returns:
             The output sequence of every layer, bottom first, each (B, S, H) with
@@ -59,16 +84,21 @@ class StackedRNNForecaster(nn.Module):
         h = z.reshape(z.shape[0], -1, self.config.patch_size)  # (B, S, patch_size)
         outputs: list[torch.Tensor] = []
         for k, layer in enumerate(self.layers):
-            out, _ = layer(h)  # (B, S, H)
+            if states is None:
+                out, _ = layer(h)  # (B, S, H), fused over time
+            else:
+                out = _step_through(layer, h, states)
             if self.config.residual and k > 0:
                 out = out + h  # same width from layer 2 on
             outputs.append(out)
             h = self.dropout(out) if k < len(self.layers) - 1 else out
         return outputs
 
-    def forward_normalized(self, z: torch.Tensor) -> torch.Tensor:
-        """Forecast in the normalized space: (B, T) -> (B, horizon)."""
-        top = self.encode(z)[-1]  # (B, S, H)
+    def forward_normalized(
+        self, z: torch.Tensor, states: list[list[torch.Tensor]] | None = None
+    ) -> torch.Tensor:
+        """Forecast in the normalized space: (B, T) -> (B, horizon); `states` as in `encode`."""
+        top = self.encode(z, states)[-1]  # (B, S, H)
         out: torch.Tensor = self.head(top[:, -1])  # last time step -> (B, horizon)
         m = self.config.season_length
         if m is not None:

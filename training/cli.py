@@ -45,9 +45,14 @@ def train(
     ] = None,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
+    from training.telemetry import NonFiniteLossError
     from training.train import train as run_training  # heavy imports only when used
 
-    result = run_training(load_config(config, set_ or []))
+    try:
+        result = run_training(load_config(config, set_ or []))
+    except NonFiniteLossError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     reg = result.registration
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"registered: {reg.name} version {reg.version}")

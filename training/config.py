@@ -81,6 +81,31 @@ class TrainerConfig(_Section):
     checkpoint_dir: Path = Field(Path("checkpoints"), description="Where best checkpoints go.")
 
 
+class TelemetryConfig(_Section):
+    """Gradient-flow telemetry, recorded in every run (`training/telemetry.py`)."""
+
+    enabled: bool = Field(
+        True, description="Record gradient norms, the gradient map, W_hh spectra and a verdict."
+    )
+    every_n_steps: int = Field(
+        50, ge=1, description="Optimizer steps between gradient maps and per-weight grad norms."
+    )
+    probe_size: int = Field(
+        64, ge=1, description="Training windows of the current batch the gradient map uses."
+    )
+    vanishing_ratio: float = Field(
+        1e-3,
+        gt=0,
+        lt=1,
+        description="Verdict vanishing: median dL/dh_1 / dL/dh_T of bottom or top layer below.",
+    )
+    exploding_ratio: float = Field(
+        1e3,
+        gt=1,
+        description="Verdict exploding: that ratio above this, or a non-finite loss.",
+    )
+
+
 class RegistryConfig(_Section):
     """MLflow experiment, registered model and alias."""
 
@@ -97,6 +122,7 @@ class TrainConfig(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     def flat(self) -> dict[str, Any]:

@@ -65,12 +65,18 @@ class ForecastModule(L.LightningModule):
         forecast: torch.Tensor = self.model(x)
         return forecast
 
-    def model_step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss on the normalized scale and the raw-scale forecast."""
+    def model_step(
+        self, batch: tuple[torch.Tensor, ...], states: list[list[torch.Tensor]] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss on the normalized scale and the raw-scale forecast.
+
+        With `states`, the model runs step by step and collects every layer's hidden states
+        (see `StackedRNNForecaster.encode`): what gradient telemetry differentiates against.
+        """
         x, y = batch[0], batch[1]  # (B, T), (B, H)
         loc, scale = self.model.window_stats(x)  # (B, 1) each
         z = (x - loc) / scale
-        pred_z = self.model.forward_normalized(z)  # (B, H)
+        pred_z = self.model.forward_normalized(z, states)  # (B, H)
         y_z = (y - loc) / scale
         if self.optim.loss == "mase":
             loss = ((pred_z - y_z).abs() / seasonal_scale(z, self.seasonality)).mean()

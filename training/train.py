@@ -16,10 +16,12 @@ from models import StackedRNNForecaster, flatten_init_report, init_report
 from training.config import DataConfig, TrainConfig
 from training.data import data_fingerprint, load_series
 from training.datamodule import SeriesDataModule
+from training.gradient_report import log_gradient_report
 from training.m4 import load_m4_hourly
 from training.metrics import mase, smape
 from training.module import ForecastModule
 from training.registry import Registration, log_forecaster, register_model
+from training.telemetry import GradientTelemetry
 from training.tracking import configure_tracking, experiment_id
 
 
@@ -59,7 +61,17 @@ def _check_accelerator(config: TrainConfig) -> None:
         raise ValueError("trainer.accelerator='gpu' but no CUDA device is visible")
 
 
-def build_trainer(config: TrainConfig, run_id: str) -> L.Trainer:
+def build_telemetry(config: TrainConfig) -> GradientTelemetry | None:
+    """The gradient telemetry callback the config asks for (None when it is off)."""
+    t = config.telemetry
+    if not t.enabled:
+        return None
+    return GradientTelemetry(t.every_n_steps, t.probe_size, t.vanishing_ratio, t.exploding_ratio)
+
+
+def build_trainer(
+    config: TrainConfig, run_id: str, telemetry: GradientTelemetry | None = None
+) -> L.Trainer:
     """Lightning Trainer: clipping, early stopping and best checkpoint, logging into `run_id`."""
     t = config.trainer
     return L.Trainer(
@@ -77,6 +89,7 @@ def build_trainer(config: TrainConfig, run_id: str) -> L.Trainer:
                 filename="best-{epoch}",
             ),
             EarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
+            *([telemetry] if telemetry is not None else []),
         ],
         logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
         limit_train_batches=t.limit_train_batches,
@@ -129,8 +142,13 @@ def train(config: TrainConfig) -> TrainResult:
         mlflow.log_dict(report, "init_report.json")
 
         mlflow.set_tags(tags)
-        trainer = build_trainer(config, run_id)
-        trainer.fit(module, datamodule=dm)
+        telemetry = build_telemetry(config)
+        trainer = build_trainer(config, run_id, telemetry)
+        try:
+            trainer.fit(module, datamodule=dm)  # NonFiniteLossError ends the run as FAILED
+        finally:
+            if telemetry is not None:
+                log_gradient_report(telemetry.maps, telemetry.verdict())
         epochs = trainer.current_epoch
         # Restore the best checkpoint's weights and score them once more.
         scores = trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)[0]

@@ -170,7 +170,7 @@ def test_flat_has_section_dot_key_entries() -> None:
     assert isinstance(flat["trainer.checkpoint_dir"], str)  # JSON-ready for MLflow params
     assert all(key.count(".") == 1 for key in flat)
     sections = {key.split(".")[0] for key in flat}
-    assert sections == {"model", "data", "optim", "trainer", "registry"}
+    assert sections == {"model", "data", "optim", "trainer", "telemetry", "registry"}
     assert len(flat) == sum(len(type(getattr(config, s)).model_fields) for s in sections)
 
 

@@ -1,0 +1,103 @@
+"""What gradient telemetry costs: training throughput with it on and off, same config and data.
+
+Trains the default config (`configs/m4_hourly.yaml`, bundled M4 Hourly) for one epoch of
+`--steps` optimizer steps, alternately with telemetry at its configured cadence and without,
+`--repeats` times each (alternating, so a drift in the machine's speed hits both alike), and
+prints training windows/s and the overhead. No validation, no MLflow: the Lightning loop alone.
+
+    .venv/bin/python bench/telemetry.py [--steps 256] [--repeats 5] [--set KEY=VALUE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from models import StackedRNNForecaster
+from training.config import TrainConfig, load_config
+from training.datamodule import SeriesDataModule
+from training.module import ForecastModule
+from training.train import build_telemetry, load_training_series
+
+
+def fit_seconds(config: TrainConfig, dm: SeriesDataModule, steps: int, telemetry: bool) -> float:
+    """Wall time of `steps` training steps (one epoch), after a 5-step warm-up fit."""
+    callbacks: list[Any] = []
+    if telemetry:
+        built = build_telemetry(config)
+        assert built is not None
+        callbacks.append(built)
+    L.seed_everything(config.trainer.seed, verbose=False)
+    module = ForecastModule(StackedRNNForecaster(config.model), config.optim)
+
+    def trainer(limit: int) -> L.Trainer:
+        return L.Trainer(
+            max_epochs=1,
+            limit_train_batches=limit,
+            limit_val_batches=0,
+            gradient_clip_val=config.trainer.gradient_clip_val,
+            callbacks=callbacks,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+        )
+
+    trainer(5).fit(module, datamodule=dm)  # warm-up: allocations, first-call costs
+    start = time.perf_counter()
+    trainer(steps).fit(module, datamodule=dm)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=256, help="steps per timed epoch")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    args = parser.parse_args()
+    config = load_config(overrides=args.overrides)
+    m = config.model
+    series = load_training_series(config.data, min_length=m.input_size + m.horizon)
+    dm = SeriesDataModule(
+        series,
+        input_size=m.input_size,
+        horizon=m.horizon,
+        batch_size=config.optim.batch_size,
+        samples_per_epoch=config.data.samples_per_epoch,
+        seasonality=config.data.seasonality,
+    )
+    windows = args.steps * config.optim.batch_size
+    times: dict[bool, list[float]] = {False: [], True: []}
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.steps} steps of "
+        f"{config.optim.batch_size} windows; telemetry every {config.telemetry.every_n_steps} "
+        f"steps, probe {config.telemetry.probe_size}",
+        flush=True,
+    )
+    for repeat in range(args.repeats):
+        for telemetry in (False, True):
+            seconds = fit_seconds(config, dm, args.steps, telemetry)
+            times[telemetry].append(seconds)
+            print(
+                f"  repeat {repeat + 1}, telemetry {'on ' if telemetry else 'off'}: "
+                f"{seconds:6.2f} s, {windows / seconds:8.0f} windows/s",
+                flush=True,
+            )
+    off, on = statistics.median(times[False]), statistics.median(times[True])
+    print("\n| telemetry | median s / epoch | windows/s |\n|---|---:|---:|")
+    print(f"| off | {off:.2f} | {windows / off:.0f} |\n| on | {on:.2f} | {windows / on:.0f} |")
+    pairs = sorted(100 * (b / a - 1) for a, b in zip(times[False], times[True], strict=True))
+    print(
+        f"\noverhead, per alternating pair: median {statistics.median(pairs):+.1f}%, "
+        f"range {pairs[0]:+.1f}% to {pairs[-1]:+.1f}% ({args.repeats} pairs)"
+    )
+
+
+if __name__ == "__main__":
+    main()

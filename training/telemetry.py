@@ -1,0 +1,233 @@
+"""Gradient-flow telemetry: where gradients vanish or explode, per layer and per time step.
+
+`GradientTelemetry` is a Lightning callback, on in every run. Every `every_n_steps` optimizer
+steps it records
+
+- the gradient norm of each recurrent weight (`grad/l{k}/weight_ih`, `grad/l{k}/weight_hh`)
+  and of the head (`grad/head`), before clipping (the module logs the total before and after
+  clipping and the fraction of steps clipping fired, every step);
+- the gradient map: on a probe of the current batch, the model runs one time step at a time
+  and `||dL/dh_t||` (mean over the probe) is measured for every layer l and step t, a
+  (layers, steps) matrix; its decay ratios `||dL/dh_1|| / ||dL/dh_T||` for the bottom and
+  top layers are logged as `grad_flow/bottom_decay_ratio` and `grad_flow/top_decay_ratio`.
+
+Every epoch it logs the spectral radius and largest singular value of each layer's W_hh
+(max over gate blocks; `whh/l{k}/...`). Every step it checks the loss: a NaN or infinite
+loss stops training at once with `NonFiniteLossError`, naming the step, the last gradient
+norms and the checkpoint that is kept.
+
+At the end, `verdict` reads the maps: `exploding` if the median decay ratio of the bottom or
+top layer is above `exploding_ratio` (gradients grow going back in time) or the loss went
+non-finite; `vanishing` if it is below `vanishing_ratio`; `healthy` otherwise.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.optim import Optimizer
+
+from models import init_report
+from training.module import ForecastModule
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; training stopped at that step."""
+
+
+@dataclass(frozen=True)
+class GradientMap:
+    """`||dL/dh_t||` for every layer (bottom first) and recurrent step, at one optimizer step."""
+
+    step: int
+    norms: list[list[float]]  # (layers, steps)
+
+    @staticmethod
+    def _ratio(row: list[float]) -> float:
+        return row[0] / row[-1] if row[-1] > 0 else float("inf")
+
+    @property
+    def bottom_decay_ratio(self) -> float:
+        """||dL/dh_1|| / ||dL/dh_T|| of the bottom layer: < 1 vanishing, > 1 growing."""
+        return self._ratio(self.norms[0])
+
+    @property
+    def top_decay_ratio(self) -> float:
+        """The same for the top layer, the one the head reads."""
+        return self._ratio(self.norms[-1])
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's gradient health and the numbers that led to it."""
+
+    label: str  # "healthy", "vanishing" or "exploding"
+    reason: str
+    bottom_decay_ratio: float | None
+    top_decay_ratio: float | None
+
+
+def gradient_map(
+    module: ForecastModule, batch: tuple[torch.Tensor, ...], size: int
+) -> list[list[float]]:
+    """`||dL/dh_t||` per layer and step on the first `size` windows of `batch`.
+
+    The loss is the training loss; the parameters' `.grad` are left alone (the gradients are
+    taken with respect to the hidden states only), and the random state is restored, so the
+    training run is the same with or without telemetry.
+    """
+    probe = tuple(t[:size] for t in batch)
+    devices = [probe[0].device] if probe[0].device.type == "cuda" else []
+    states: list[list[torch.Tensor]] = []
+    with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        loss, _ = module.model_step(probe, states=states)
+        nodes = [h for layer in states for h in layer]
+        grads = torch.autograd.grad(loss, nodes, allow_unused=True)
+    norms = torch.stack(
+        [
+            torch.zeros((), device=h.device) if g is None else g.norm(dim=1).mean()
+            for g, h in zip(grads, nodes, strict=True)
+        ]
+    )  # (layers * steps,)
+    rows: list[list[float]] = norms.reshape(len(states), -1).tolist()
+    return rows
+
+
+def weight_grad_norms(module: ForecastModule) -> dict[str, float]:
+    """Gradient norm of each recurrent weight and of the head, as metric names."""
+    out: dict[str, torch.Tensor] = {}
+    for k, layer in enumerate(module.model.layers):
+        for kind in ("ih", "hh"):
+            grad = layer.get_parameter(f"weight_{kind}_l0").grad
+            if grad is not None:
+                out[f"grad/l{k}/weight_{kind}"] = torch.linalg.vector_norm(grad)
+    if module.model.head.weight.grad is not None:
+        out["grad/head"] = torch.linalg.vector_norm(module.model.head.weight.grad)
+    values = torch.stack(list(out.values())).tolist() if out else []  # one host sync
+    return dict(zip(out, values, strict=True))
+
+
+def judge(
+    maps: list[GradientMap],
+    nonfinite: str | None,
+    vanishing_ratio: float,
+    exploding_ratio: float,
+) -> Verdict:
+    """The verdict from a run's gradient maps (median over the run) and its loss history."""
+    bottom = statistics.median(m.bottom_decay_ratio for m in maps) if maps else None
+    top = statistics.median(m.top_decay_ratio for m in maps) if maps else None
+    numbers = (
+        f"median dL/dh_1 / dL/dh_T over {len(maps)} maps: bottom {bottom:.3g}, top {top:.3g}"
+        if bottom is not None and top is not None
+        else "no gradient map recorded"
+    )
+    if nonfinite is not None:
+        return Verdict("exploding", f"{nonfinite}; {numbers}", bottom, top)
+    if bottom is None or top is None:
+        return Verdict("healthy", numbers, None, None)
+    if max(bottom, top) > exploding_ratio:
+        return Verdict("exploding", f"{numbers} > {exploding_ratio:g}", bottom, top)
+    if min(bottom, top) < vanishing_ratio:
+        return Verdict("vanishing", f"{numbers} < {vanishing_ratio:g}", bottom, top)
+    return Verdict(
+        "healthy", f"{numbers}, within [{vanishing_ratio:g}, {exploding_ratio:g}]", bottom, top
+    )
+
+
+@dataclass(eq=False)  # hashed by identity, as Lightning expects of callbacks
+class GradientTelemetry(Callback):
+    """Record gradient flow during `fit`; see the module docstring for what and when."""
+
+    every_n_steps: int = 50
+    probe_size: int = 64
+    vanishing_ratio: float = 1e-3
+    exploding_ratio: float = 1e3
+    maps: list[GradientMap] = field(default_factory=list)
+    last_weight_norms: dict[str, float] = field(default_factory=dict)
+    last_weight_norms_step: int | None = None
+    nonfinite: str | None = None
+    _step: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        if self.every_n_steps < 1 or self.probe_size < 1:
+            raise ValueError("every_n_steps and probe_size must be >= 1")
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        return trainer.global_step % self.every_n_steps == 0
+
+    @staticmethod
+    def _log(trainer: L.Trainer, metrics: dict[str, float]) -> None:
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        """Measure the gradient map on this batch, every `every_n_steps` steps."""
+        self._step = trainer.global_step  # the optimizer step this batch makes
+        if not self._due(trainer):
+            return
+        assert isinstance(pl_module, ForecastModule)
+        recorded = GradientMap(trainer.global_step, gradient_map(pl_module, batch, self.probe_size))
+        self.maps.append(recorded)
+        metrics = {
+            "grad_flow/bottom_decay_ratio": recorded.bottom_decay_ratio,
+            "grad_flow/top_decay_ratio": recorded.top_decay_ratio,
+        }
+        for k, row in enumerate(recorded.norms):
+            metrics[f"grad_flow/l{k}/last_step"] = row[-1]
+            metrics[f"grad_flow/l{k}/first_step"] = row[0]
+        self._log(trainer, metrics)
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: Optimizer
+    ) -> None:
+        """Per-weight gradient norms (before clipping), every `every_n_steps` steps."""
+        if not self._due(trainer):
+            return
+        assert isinstance(pl_module, ForecastModule)
+        self.last_weight_norms = weight_grad_norms(pl_module)
+        self.last_weight_norms_step = trainer.global_step
+        self._log(trainer, self.last_weight_norms)
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        """Stop at once on a NaN or infinite loss."""
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None or bool(torch.isfinite(loss)):
+            return
+        step = self._step
+        self.nonfinite = f"loss {float(loss)} at step {step}"
+        norms = ", ".join(f"{k}={v:.3g}" for k, v in self.last_weight_norms.items())
+        checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "") or "none yet"
+        raise NonFiniteLossError(
+            f"training stopped: loss is {float(loss)} at step {step} (epoch "
+            f"{trainer.current_epoch}, batch {batch_idx}); last gradient norms (step "
+            f"{self.last_weight_norms_step}): {norms or 'none recorded'}; kept checkpoint: "
+            f"{checkpoint}"
+        )
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Spectral radius and largest singular value of every W_hh."""
+        assert isinstance(pl_module, ForecastModule)
+        report = init_report(pl_module.model)
+        metrics = {}
+        for layer in report["layers"]:
+            metrics[f"whh/l{layer['layer']}/spectral_radius"] = layer["spectral_radius"]
+            metrics[f"whh/l{layer['layer']}/max_singular_value"] = layer["max_singular_value"]
+        self._log(trainer, metrics)
+
+    def verdict(self) -> Verdict:
+        """The run's gradient health so far."""
+        return judge(self.maps, self.nonfinite, self.vanishing_ratio, self.exploding_ratio)
