@@ -24,14 +24,41 @@ from training.datamodule import SeriesDataModule
 from training.module import ForecastModule
 from training.train import build_telemetry, load_training_series
 
+HOOKS = (
+    "on_train_batch_start",
+    "on_before_optimizer_step",
+    "on_train_batch_end",
+    "on_train_epoch_end",
+)
 
-def fit_seconds(config: TrainConfig, dm: SeriesDataModule, steps: int, telemetry: bool) -> float:
-    """Wall time of `steps` training steps (one epoch), after a 5-step warm-up fit."""
+
+def timed(callback: Any, spent: list[float]) -> Any:
+    """Wrap the callback's hooks so the time spent inside them adds up in `spent`."""
+    for name in HOOKS:
+        hook = getattr(callback, name)
+
+        def wrapper(*args: Any, _hook: Any = hook, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return _hook(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - start
+
+        setattr(callback, name, wrapper)
+    return callback
+
+
+def fit_seconds(
+    config: TrainConfig, dm: SeriesDataModule, steps: int, telemetry: bool
+) -> tuple[float, float]:
+    """Wall time of `steps` training steps (one epoch), after a 5-step warm-up fit, and the
+    part of it spent inside the telemetry callback."""
     callbacks: list[Any] = []
+    spent = [0.0]
     if telemetry:
         built = build_telemetry(config)
         assert built is not None
-        callbacks.append(built)
+        callbacks.append(timed(built, spent))
     L.seed_everything(config.trainer.seed, verbose=False)
     module = ForecastModule(StackedRNNForecaster(config.model), config.optim)
 
@@ -50,9 +77,10 @@ def fit_seconds(config: TrainConfig, dm: SeriesDataModule, steps: int, telemetry
         )
 
     trainer(5).fit(module, datamodule=dm)  # warm-up: allocations, first-call costs
+    spent[0] = 0.0
     start = time.perf_counter()
     trainer(steps).fit(module, datamodule=dm)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, spent[0]
 
 
 def main() -> None:
@@ -74,6 +102,7 @@ def main() -> None:
     )
     windows = args.steps * config.optim.batch_size
     times: dict[bool, list[float]] = {False: [], True: []}
+    inside: list[float] = []  # fraction of the telemetry-on epoch spent in its hooks
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.steps} steps of "
         f"{config.optim.batch_size} windows; telemetry every {config.telemetry.every_n_steps} "
@@ -82,19 +111,26 @@ def main() -> None:
     )
     for repeat in range(args.repeats):
         for telemetry in (False, True):
-            seconds = fit_seconds(config, dm, args.steps, telemetry)
+            seconds, hooks = fit_seconds(config, dm, args.steps, telemetry)
             times[telemetry].append(seconds)
+            if telemetry:
+                inside.append(hooks / seconds)
             print(
                 f"  repeat {repeat + 1}, telemetry {'on ' if telemetry else 'off'}: "
-                f"{seconds:6.2f} s, {windows / seconds:8.0f} windows/s",
+                f"{seconds:6.2f} s, {windows / seconds:8.0f} windows/s"
+                + (f", {hooks:.2f} s inside telemetry hooks" if telemetry else ""),
                 flush=True,
             )
     off, on = statistics.median(times[False]), statistics.median(times[True])
     print("\n| telemetry | median s / epoch | windows/s |\n|---|---:|---:|")
     print(f"| off | {off:.2f} | {windows / off:.0f} |\n| on | {on:.2f} | {windows / on:.0f} |")
+    print(
+        f"\ntime inside the telemetry callback: median {100 * statistics.median(inside):.2f}% "
+        f"of the epoch (range {100 * min(inside):.2f}% to {100 * max(inside):.2f}%)"
+    )
     pairs = sorted(100 * (b / a - 1) for a, b in zip(times[False], times[True], strict=True))
     print(
-        f"\noverhead, per alternating pair: median {statistics.median(pairs):+.1f}%, "
+        f"overhead, per alternating pair: median {statistics.median(pairs):+.1f}%, "
         f"range {pairs[0]:+.1f}% to {pairs[-1]:+.1f}% ({args.repeats} pairs)"
     )
 
