@@ -22,7 +22,7 @@ from models import StackedRNNForecaster
 from training.config import TrainConfig, load_config
 from training.datamodule import SeriesDataModule
 from training.module import ForecastModule
-from training.train import build_telemetry, load_training_series
+from training.train import build_datamodule, build_telemetry, load_training_series
 
 HOOKS = (
     "on_train_batch_start",
@@ -92,14 +92,7 @@ def main() -> None:
     config = load_config(overrides=args.overrides)
     m = config.model
     series = load_training_series(config.data, min_length=m.input_size + m.horizon)
-    dm = SeriesDataModule(
-        series,
-        input_size=m.input_size,
-        horizon=m.horizon,
-        batch_size=config.optim.batch_size,
-        samples_per_epoch=config.data.samples_per_epoch,
-        seasonality=config.data.seasonality,
-    )
+    dm = build_datamodule(config, series)
     windows = args.steps * config.optim.batch_size
     times: dict[bool, list[float]] = {False: [], True: []}
     inside: list[float] = []  # fraction of the telemetry-on epoch spent in its hooks

@@ -65,6 +65,41 @@ def train(
 
 
 @app.command()
+def lab(
+    budget: Annotated[
+        str, typer.Option(help="tiny (test suite, < 1 min), small (minutes), full (the study).")
+    ] = "small",
+    task: Annotated[
+        str, typer.Option(help="adding (long-range dependency), m4 (M4 Hourly) or all.")
+    ] = "all",
+    out: Annotated[
+        Path, typer.Option(help="Table and figures go to OUT/BUDGET (also logged to MLflow).")
+    ] = Path("docs/lab"),
+    seed: Annotated[int, typer.Option(help="Seed of every child run.")] = 0,
+) -> None:
+    """Test the claims about vanishing and exploding gradients: cells x inits x clipping x depth."""
+    from training.lab import BUDGETS, Outcome, run_lab
+
+    if budget not in BUDGETS:
+        raise typer.BadParameter(f"choose one of {', '.join(BUDGETS)}", param_hint="--budget")
+    tasks = {"all": ("adding", "m4"), "adding": ("adding",), "m4": ("m4",)}
+    if task not in tasks:
+        raise typer.BadParameter("choose adding, m4 or all", param_hint="--task")
+
+    def progress(n: int, total: int, outcome: Outcome) -> None:
+        result = "diverged" if outcome.diverged else f"score {outcome.score:.3g}"
+        typer.echo(
+            f"[{n}/{total}] {outcome.spec.name}: {outcome.verdict}, {result}, "
+            f"{outcome.seconds_per_epoch:.2f} s/epoch"
+        )
+
+    result = run_lab(budget, tasks[task], out, seed, progress)  # type: ignore[arg-type]
+    typer.echo(f"parent run: {result.parent_run_id} ({len(result.outcomes)} children)")
+    if result.out_dir is not None:
+        typer.echo(f"table and figures: {result.out_dir}")
+
+
+@app.command()
 def evaluate(
     model: Annotated[
         str, typer.Option(help="Model URI, e.g. models:/stackcast@champion.")

@@ -50,8 +50,13 @@ class OptimConfig(_Section):
         description="mae/mse on each window's normalized scale; mase divides the absolute error "
         "by the window's mean seasonal difference (data.seasonality), as the MASE metric does.",
     )
-    lr: float = Field(1e-3, gt=0, description="AdamW learning rate.")
-    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay.")
+    optimizer: Literal["adamw", "sgd"] = Field(
+        "adamw",
+        description="AdamW, or SGD with momentum 0.9 (the setting in which exploding gradients "
+        "blow up the weights: Adam scales every update to about lr).",
+    )
+    lr: float = Field(1e-3, gt=0, description="Learning rate.")
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay (decoupled for AdamW).")
     batch_size: int = Field(256, ge=1, description="Windows per optimizer step.")
     lr_decay: float = Field(
         1.0, gt=0, le=1, description="Multiplicative learning-rate decay per epoch (1 = constant)."

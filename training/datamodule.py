@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from training.baselines import naive2
-from training.metrics import mase_scale
+from training.metrics import mase, mase_scale, smape
 
 
 class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
@@ -54,6 +54,7 @@ class SeriesDataModule(L.LightningDataModule):
         self.ids = list(series)
         self.batch_size = batch_size
         self.samples_per_epoch = samples_per_epoch
+        self.seasonality = seasonality
         window = input_size + horizon
         short = {k: len(v) for k, v in series.items() if len(v) < window}
         if short:
@@ -80,6 +81,14 @@ class SeriesDataModule(L.LightningDataModule):
         self.val_naive2 = naive2(self.val_insample, horizon, seasonality)  # (S, H)
         self.val_x, self.val_y = torch.from_numpy(val_x), torch.from_numpy(val_y)
         self.val_mase_scale = torch.tensor(scale, dtype=torch.float32).clamp_min(1e-8)
+
+    def naive2_scores(self) -> tuple[float, float]:
+        """Naive2's (sMAPE, MASE) on the validation windows: the reference that makes OWA."""
+        y = self.val_y.numpy().astype(np.float64)  # (S, H)
+        return (
+            float(smape(y, self.val_naive2).mean()),
+            float(mase(self.val_insample, y, self.val_naive2, self.seasonality).mean()),
+        )
 
     @property
     def num_train_windows(self) -> int:

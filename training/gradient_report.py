@@ -67,11 +67,14 @@ def heatmap(maps: list[GradientMap], title: str) -> Figure:
     return fig
 
 
-def log_gradient_report(maps: list[GradientMap], verdict: Verdict) -> None:
-    """Into the active MLflow run: the map JSON, the heatmap, and the verdict tags."""
+def log_gradient_report(maps: list[GradientMap], verdict: Verdict, figure: bool = True) -> None:
+    """Into the active MLflow run: the map JSON, the heatmap and the verdict tags.
+
+    `figure=False` leaves the heatmap out (the lab's many child runs).
+    """
     mlflow.set_tags({"gradients.verdict": verdict.label, "gradients.reason": verdict.reason[:5000]})
     mlflow.log_dict(map_document(maps, verdict), MAP_JSON)
-    if maps:
+    if maps and figure:
         fig = heatmap(maps, f"gradient map: {verdict.label}")
         mlflow.log_figure(fig, MAP_PNG)
         plt.close(fig)

@@ -139,10 +139,19 @@ class ForecastModule(L.LightningModule):
         self.log("grad/norm_post_clip_max", after, on_step=False, on_epoch=True, reduce_fx="max")
 
     def configure_optimizers(self) -> Any:
-        """AdamW with an optional per-epoch exponential learning-rate decay."""
-        optimizer = torch.optim.AdamW(
-            self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
-        )
+        """AdamW (or SGD with momentum) with an optional per-epoch exponential lr decay."""
+        optimizer: Optimizer
+        if self.optim.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                self.parameters(),
+                lr=self.optim.lr,
+                momentum=0.9,
+                weight_decay=self.optim.weight_decay,
+            )
+        else:
+            optimizer = torch.optim.AdamW(
+                self.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
+            )
         if self.optim.lr_decay == 1.0:
             return optimizer
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=self.optim.lr_decay)

@@ -49,7 +49,9 @@ class GradientMap:
 
     @staticmethod
     def _ratio(row: list[float]) -> float:
-        return row[0] / row[-1] if row[-1] > 0 else float("inf")
+        if row[-1] > 0:
+            return row[0] / row[-1]
+        return 0.0 if row[0] == 0 else float("inf")  # all zero: nothing flows (dead ReLUs)
 
     @property
     def bottom_decay_ratio(self) -> float:

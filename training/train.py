@@ -18,7 +18,6 @@ from training.data import data_fingerprint, load_series
 from training.datamodule import SeriesDataModule
 from training.gradient_report import log_gradient_report
 from training.m4 import load_m4_hourly
-from training.metrics import mase, smape
 from training.module import ForecastModule
 from training.registry import Registration, log_forecaster, register_model
 from training.telemetry import GradientTelemetry
@@ -45,12 +44,16 @@ def load_training_series(data: DataConfig, min_length: int) -> dict[str, np.ndar
     return load_series(data.path, min_length=min_length, fill=data.fill)
 
 
-def _naive2_on_validation(dm: SeriesDataModule, seasonality: int) -> tuple[float, float]:
-    """Naive2's (sMAPE, MASE) on the validation windows: the reference that makes OWA."""
-    y = dm.val_y.numpy().astype(np.float64)  # (S, H)
-    return (
-        float(smape(y, dm.val_naive2).mean()),
-        float(mase(dm.val_insample, y, dm.val_naive2, seasonality).mean()),
+def build_datamodule(config: TrainConfig, series: dict[str, np.ndarray]) -> SeriesDataModule:
+    """Training and validation windows of `series` as `config` cuts them."""
+    return SeriesDataModule(
+        series,
+        input_size=config.model.input_size,
+        horizon=config.model.horizon,
+        batch_size=config.optim.batch_size,
+        stride=config.data.stride,
+        samples_per_epoch=config.data.samples_per_epoch,
+        seasonality=config.data.seasonality,
     )
 
 
@@ -106,22 +109,14 @@ def train(config: TrainConfig) -> TrainResult:
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     m = config.model
     series = load_training_series(config.data, min_length=m.input_size + m.horizon)
-    dm = SeriesDataModule(
-        series,
-        input_size=m.input_size,
-        horizon=m.horizon,
-        batch_size=config.optim.batch_size,
-        stride=config.data.stride,
-        samples_per_epoch=config.data.samples_per_epoch,
-        seasonality=config.data.seasonality,
-    )
+    dm = build_datamodule(config, series)
     model = StackedRNNForecaster(m)
     report = init_report(model)
     tags = {"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init}  # run and version
     module = ForecastModule(
         model,
         config.optim,
-        val_naive2=_naive2_on_validation(dm, config.data.seasonality),
+        val_naive2=dm.naive2_scores(),
         seasonality=config.data.seasonality,
     )
 

@@ -69,6 +69,7 @@ def _map(bottom: tuple[float, float], top: tuple[float, float]) -> GradientMap:
         ((0.5, 1.0), (1e-4, 1.0), "vanishing"),
         ((1e4, 1.0), (0.5, 1.0), "exploding"),
         ((1.0, 0.0), (1.0, 1.0), "exploding"),  # nothing reaches the last step: infinite ratio
+        ((0.0, 0.0), (0.0, 0.0), "vanishing"),  # nothing flows at all (dead ReLUs)
     ],
 )
 def test_verdict_thresholds(
