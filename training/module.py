@@ -59,6 +59,7 @@ class ForecastModule(L.LightningModule):
         self.val_naive2 = val_naive2
         self._val_smape: list[torch.Tensor] = []
         self._val_mase: list[torch.Tensor] = []
+        self._clip_stats: torch.Tensor | None = None  # see configure_gradient_clipping
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw-scale forecast, (B, T) -> (B, horizon)."""
@@ -116,27 +117,49 @@ class ForecastModule(L.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        """Lightning's clipping, with the norm logged before and after it and a clipped flag."""
+        """Lightning's clipping, with the norm before and after it and whether it fired.
+
+        The statistics accumulate on the device (no host sync, no per-step logging call) and
+        are logged once per epoch by `on_train_epoch_end`.
+        """
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if not grads:
             return
         before = _grad_norm(grads)
-        largest = torch.stack([g.abs().max() for g in grads]).max()  # before value clipping
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        after = _grad_norm(grads)
-        if gradient_clip_val is None:
-            clipped = torch.zeros((), device=before.device)
-        elif gradient_clip_algorithm == "value":
-            clipped = (largest > gradient_clip_val).float()
+        if gradient_clip_algorithm == "value" and gradient_clip_val is not None:
+            clipped = torch.stack([g.abs().max() for g in grads]).max() > gradient_clip_val
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            after = _grad_norm(grads)
+        elif gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+            # what torch's clip_grad_norm_ does to the total norm, without a second pass
+            after = before * (gradient_clip_val / (before + 1e-6)).clamp(max=1.0)
+            clipped = before > gradient_clip_val
         else:
-            clipped = (before > gradient_clip_val).float()
+            after, clipped = before, torch.zeros((), dtype=torch.bool, device=before.device)
+        step = torch.stack([before, after, clipped.float()]).detach()  # (3,)
+        if self._clip_stats is None or self._clip_stats.device != step.device:
+            self._clip_stats = torch.zeros(6, device=step.device)  # sums (3), maxima (2), count
+        stats = self._clip_stats
+        stats[:3] += step
+        stats[3:5] = torch.maximum(stats[3:5], step[:2])
+        stats[5] += 1
+
+    def on_train_epoch_end(self) -> None:
+        """Log the epoch's clipping statistics (means over steps, and maxima)."""
+        stats, self._clip_stats = self._clip_stats, None
+        if stats is None or stats[5] == 0:
+            return
+        mean = stats[:3] / stats[5]
         self.log_dict(
-            {"grad/norm_pre_clip": before, "grad/norm_post_clip": after, "grad/clipped": clipped},
-            on_step=False,
-            on_epoch=True,
+            {
+                "grad/norm_pre_clip": mean[0],
+                "grad/norm_post_clip": mean[1],
+                "grad/clipped": mean[2],
+                "grad/norm_pre_clip_max": stats[3],
+                "grad/norm_post_clip_max": stats[4],
+            }
         )
-        self.log("grad/norm_pre_clip_max", before, on_step=False, on_epoch=True, reduce_fx="max")
-        self.log("grad/norm_post_clip_max", after, on_step=False, on_epoch=True, reduce_fx="max")
 
     def configure_optimizers(self) -> Any:
         """AdamW (or SGD with momentum) with an optional per-epoch exponential lr decay."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import lightning as L
 import mlflow
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 
 from models import StackedRNNForecaster, flatten_init_report, init_report
@@ -73,7 +74,10 @@ def build_telemetry(config: TrainConfig) -> GradientTelemetry | None:
 
 
 def build_trainer(
-    config: TrainConfig, run_id: str, telemetry: GradientTelemetry | None = None
+    config: TrainConfig,
+    run_id: str,
+    telemetry: GradientTelemetry | None = None,
+    extra_callbacks: Sequence[Callback] = (),
 ) -> L.Trainer:
     """Lightning Trainer: clipping, early stopping and best checkpoint, logging into `run_id`."""
     t = config.trainer
@@ -93,6 +97,7 @@ def build_trainer(
             ),
             EarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
             *([telemetry] if telemetry is not None else []),
+            *extra_callbacks,
         ],
         logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
         limit_train_batches=t.limit_train_batches,
@@ -102,8 +107,11 @@ def build_trainer(
     )
 
 
-def train(config: TrainConfig) -> TrainResult:
-    """Train, track and register one model as `config` describes."""
+def train(config: TrainConfig, extra_callbacks: Sequence[Callback] = ()) -> TrainResult:
+    """Train, track and register one model as `config` describes.
+
+    `extra_callbacks` join the Trainer's own (e.g. a benchmark's timer).
+    """
     _check_accelerator(config)
     configure_tracking()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
@@ -138,7 +146,7 @@ def train(config: TrainConfig) -> TrainResult:
 
         mlflow.set_tags(tags)
         telemetry = build_telemetry(config)
-        trainer = build_trainer(config, run_id, telemetry)
+        trainer = build_trainer(config, run_id, telemetry, extra_callbacks)
         try:
             trainer.fit(module, datamodule=dm)  # NonFiniteLossError ends the run as FAILED
         finally:

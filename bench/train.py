@@ -1,0 +1,251 @@
+"""Training performance: `stackcast train` against a bare PyTorch loop, the cost of depth, a peer.
+
+1. Pipeline efficiency: training windows/s of the real `stackcast train` (data module, Lightning
+   loop, MLflow logging, gradient telemetry at its default cadence; validation time left out)
+   against a bare loop training the same `nn.Module` on the same pre-built tensors, batch size,
+   loss, clipping and optimizer. Alternating repeats; the ratio of each pair is reported.
+2. The cost of depth: seconds per epoch (256 steps of 256 windows) for num_layers 1, 2, 4, 8 of
+   each cell, through the Lightning module.
+3. A peer (`--peer`, needs the `bench` extra: neuralforecast): its `LSTM` on M4 Hourly with
+   matched settings, epoch time and test sMAPE / MASE, against ours (`bench/peer.py`).
+4. GPU, where there is one (`bench/gpu.py`).
+
+    .venv/bin/python bench/train.py [--quick] [--peer] [--append BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from models import StackedRNNForecaster
+from training.config import TrainConfig, load_config
+from training.datamodule import SeriesDataModule
+from training.module import ForecastModule
+from training.train import build_datamodule, load_training_series, train
+
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+DEPTHS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much to measure."""
+
+    steps: int  # optimizer steps per timed epoch (efficiency)
+    repeats: int
+    depth_steps: int  # steps timed per (cell, depth)
+
+
+QUICK = Mode(steps=64, repeats=2, depth_steps=8)
+FULL = Mode(steps=256, repeats=3, depth_steps=32)
+
+
+WARMUP = 3  # steps left out of every timing: first-call allocations, caches
+
+
+class TrainingTimer(Callback):
+    """Wall time from the start of step WARMUP to the end of the last training step.
+
+    Everything between steps (data loading, logging, telemetry, the loop itself) is inside;
+    validation, which runs after the last step, is not.
+    """
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+        self.steps = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == WARMUP:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.end = time.perf_counter()
+        self.steps = trainer.global_step - WARMUP
+
+    def seconds_per_step(self) -> float:
+        return (self.end - self.start) / self.steps
+
+
+def pipeline_seconds(config: TrainConfig, steps: int, store: Path) -> float:
+    """Seconds for `steps` steps through `train()` itself (MLflow, telemetry, checkpoints)."""
+    import os
+
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
+    timer = TrainingTimer()
+    run = config.model_copy(
+        update={
+            "trainer": config.trainer.model_copy(
+                update={
+                    "max_epochs": 1,
+                    "limit_train_batches": steps + WARMUP,
+                    "progress_bar": False,
+                    "checkpoint_dir": store / "checkpoints",
+                }
+            )
+        }
+    )
+    train(run, extra_callbacks=[timer])
+    return timer.seconds_per_step() * steps
+
+
+def bare_seconds(config: TrainConfig, dm: SeriesDataModule, steps: int) -> float:
+    """The same work in a plain loop: random batches of the pre-built window tensors."""
+    torch.manual_seed(config.trainer.seed)
+    model = StackedRNNForecaster(config.model).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.lr)
+    x, y = dm.train_x, dm.train_y
+    clip = config.trainer.gradient_clip_val
+    batch = config.optim.batch_size
+
+    def step() -> None:
+        rows = torch.randint(0, len(x), (batch,))
+        xb, yb = x[rows], y[rows]
+        loc, scale = model.window_stats(xb)
+        loss = torch.nn.functional.l1_loss(
+            model.forward_normalized((xb - loc) / scale), (yb - loc) / scale
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+
+    for _ in range(WARMUP):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def efficiency(config: TrainConfig, dm: SeriesDataModule, mode: Mode) -> dict[str, Any]:
+    """Alternating pipeline / bare epochs; windows/s of each and the ratio of each pair."""
+    windows = mode.steps * config.optim.batch_size
+    pipeline, bare = [], []
+    with tempfile.TemporaryDirectory(prefix="stackcast-bench-train-") as tmp:
+        for repeat in range(mode.repeats):
+            bare.append(bare_seconds(config, dm, mode.steps))
+            pipeline.append(pipeline_seconds(config, mode.steps, Path(tmp) / str(repeat)))
+            print(
+                f"  repeat {repeat + 1}: bare {windows / bare[-1]:7.0f} windows/s, "
+                f"stackcast train {windows / pipeline[-1]:7.0f} windows/s, "
+                f"ratio {bare[-1] / pipeline[-1]:.3f}",
+                flush=True,
+            )
+    ratios = [b / p for b, p in zip(bare, pipeline, strict=True)]
+    return {
+        "windows": windows,
+        "bare_windows_per_s": windows / statistics.median(bare),
+        "pipeline_windows_per_s": windows / statistics.median(pipeline),
+        "ratio_median": statistics.median(ratios),
+        "ratio_range": (min(ratios), max(ratios)),
+    }
+
+
+def depth_cost(
+    config: TrainConfig, dm: SeriesDataModule, mode: Mode
+) -> dict[tuple[str, int], float]:
+    """Seconds per epoch (256 steps) of the Lightning module for each cell and depth."""
+    steps_per_epoch = 65_536 // config.optim.batch_size
+    out: dict[tuple[str, int], float] = {}
+    for cell, depth in itertools.product(CELLS, DEPTHS):
+        model = config.model.model_copy(
+            update={
+                "cell": cell,
+                "num_layers": depth,
+                "forget_bias": config.model.forget_bias if cell == "lstm" else None,
+            }
+        )
+        module = ForecastModule(StackedRNNForecaster(model), config.optim)
+        trainer = L.Trainer(
+            max_epochs=1,
+            limit_train_batches=mode.depth_steps + WARMUP,
+            limit_val_batches=0,
+            gradient_clip_val=config.trainer.gradient_clip_val,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+            callbacks=[timer := TrainingTimer()],
+        )
+        trainer.fit(module, datamodule=dm)
+        out[cell, depth] = timer.seconds_per_step() * steps_per_epoch
+        print(f"  {cell:8s} depth {depth}: {out[cell, depth]:7.1f} s/epoch", flush=True)
+    return out
+
+
+def report(
+    config: TrainConfig, mode: Mode, eff: dict[str, Any], depth: dict[tuple[str, int], float]
+) -> str:
+    m = config.model
+    lines = [
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
+        f"threads, torch {torch.__version__}, Python {platform.python_version()}; "
+        f"{'GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}.",
+        f"Config: configs/m4_hourly.yaml ({m.cell}, {m.num_layers} x {m.hidden_size}, input "
+        f"{m.input_size} as {m.input_size // m.patch_size} patches, horizon {m.horizon}, batch "
+        f"{config.optim.batch_size}); {mode.steps} steps per timed epoch, {mode.repeats} "
+        "alternating repeats.",
+        "",
+        "| loop | training windows/s |",
+        "|---|---:|",
+        f"| bare PyTorch (same module, tensors, batch, loss, clipping, AdamW) | "
+        f"{eff['bare_windows_per_s']:.0f} |",
+        f"| `stackcast train` (Lightning, MLflow, telemetry; validation excluded) | "
+        f"{eff['pipeline_windows_per_s']:.0f} |",
+        "",
+        "Efficiency (pipeline / bare, per alternating pair): "
+        f"median **{eff['ratio_median']:.3f}**, "
+        f"range {eff['ratio_range'][0]:.3f}-{eff['ratio_range'][1]:.3f} (target >= 0.90).",
+        "",
+        "Seconds per epoch (256 steps of 256 windows) by cell and depth:",
+        "",
+        "| cell | " + " | ".join(f"{d} layer{'s' if d > 1 else ''}" for d in DEPTHS) + " | 8 / 1 |",
+        "|---|" + "---:|" * (len(DEPTHS) + 1),
+    ]
+    for cell in CELLS:
+        row = [depth[cell, d] for d in DEPTHS]
+        lines.append(
+            f"| {cell} | " + " | ".join(f"{v:.1f}" for v in row) + f" | {row[-1] / row[0]:.1f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller measurement (< 3 min)")
+    parser.add_argument("--append", type=Path, help="append the report to this markdown file")
+    args = parser.parse_args()
+    mode = QUICK if args.quick else FULL
+    config = load_config()
+    series = load_training_series(config.data, config.model.input_size + config.model.horizon)
+    dm = build_datamodule(config, series)
+    print("1. pipeline efficiency", flush=True)
+    eff = efficiency(config, dm, mode)
+    print("2. cost of depth", flush=True)
+    depth = depth_cost(config, dm, mode)
+    text = report(config, mode, eff, depth)
+    print("\n" + text)
+    if args.append:
+        command = "python bench/train.py" + (" --quick" if args.quick else "")
+        with args.append.open("a") as out:
+            out.write(f"\n### `{command}` ({time.strftime('%Y-%m-%d')})\n\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
