@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch>=2.4,<2.14
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo serve bench-serve test lint ui clean
+.PHONY: setup demo serve bench-serve bench-train test lint ui clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,20 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The training benchmark's own environment: the project plus the peer (neuralforecast), kept
+# out of the project's venv.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet "torch==2.13.0+cpu" 2>/dev/null \
+	  || $(BENCH_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)" --index-url $(TORCH_CPU_INDEX)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[bench]"
+	touch $@
+
+bench-train: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/train.py $(BENCH_ARGS)
 
 test: lint
 	$(VENV)/bin/pytest

@@ -6,11 +6,12 @@
    loss, clipping and optimizer. Alternating repeats; the ratio of each pair is reported.
 2. The cost of depth: seconds per epoch (256 steps of 256 windows) for num_layers 1, 2, 4, 8 of
    each cell, through the Lightning module.
-3. A peer (`--peer`, needs the `bench` extra: neuralforecast): its `LSTM` on M4 Hourly with
-   matched settings, epoch time and test sMAPE / MASE, against ours (`bench/peer.py`).
+3. A peer (full mode, when the `bench` extra is installed: neuralforecast): its `LSTM` on M4
+   Hourly with matched settings, step time and test sMAPE / MASE / OWA, against ours
+   (`bench/peer.py`). `make bench-train` builds that environment (.venv-bench) and runs this.
 4. GPU, where there is one (`bench/gpu.py`).
 
-    .venv/bin/python bench/train.py [--quick] [--peer] [--append BENCHMARKS.md]
+    .venv-bench/bin/python bench/train.py [--quick] [--append BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
+from timing import WARMUP, TrainingTimer
 
 from models import StackedRNNForecaster
 from training.config import TrainConfig, load_config
@@ -47,36 +48,13 @@ class Mode:
     steps: int  # optimizer steps per timed epoch (efficiency)
     repeats: int
     depth_steps: int  # steps timed per (cell, depth)
+    peer_steps: int  # steps each contender trains in the peer comparison (0: skipped)
+    peer_speed_steps: int  # steps timed for our patch-1 variant
 
 
-QUICK = Mode(steps=64, repeats=2, depth_steps=8)
-FULL = Mode(steps=256, repeats=3, depth_steps=32)
-
-
-WARMUP = 3  # steps left out of every timing: first-call allocations, caches
-
-
-class TrainingTimer(Callback):
-    """Wall time from the start of step WARMUP to the end of the last training step.
-
-    Everything between steps (data loading, logging, telemetry, the loop itself) is inside;
-    validation, which runs after the last step, is not.
-    """
-
-    def __init__(self) -> None:
-        self.start = self.end = 0.0
-        self.steps = 0
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        if trainer.global_step == WARMUP:
-            self.start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        self.end = time.perf_counter()
-        self.steps = trainer.global_step - WARMUP
-
-    def seconds_per_step(self) -> float:
-        return (self.end - self.start) / self.steps
+QUICK = Mode(steps=64, repeats=2, depth_steps=8, peer_steps=0, peer_speed_steps=0)
+FULL = Mode(steps=256, repeats=3, depth_steps=32, peer_steps=256, peer_speed_steps=16)
+PEER_HIDDEN = 128  # the peer steps through 168 hours: at 256 it would not fit the time budget
 
 
 def pipeline_seconds(config: TrainConfig, steps: int, store: Path) -> float:
@@ -225,6 +203,19 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def peer_section(config: TrainConfig, mode: Mode) -> str:
+    """The peer comparison, or why it was skipped."""
+    try:
+        import neuralforecast  # noqa: F401
+    except ImportError:
+        return "Peer: skipped (neuralforecast missing; install the `bench` extra).\n"
+    from peer import compare, peer_table
+
+    print("3. peer: neuralforecast", flush=True)
+    rows = compare(config, PEER_HIDDEN, mode.peer_steps, mode.peer_speed_steps)
+    return "Peer comparison:\n\n" + peer_table(rows, PEER_HIDDEN, config)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller measurement (< 3 min)")
@@ -239,6 +230,15 @@ def main() -> int:
     print("2. cost of depth", flush=True)
     depth = depth_cost(config, dm, mode)
     text = report(config, mode, eff, depth)
+    if mode.peer_steps:
+        text += "\n" + peer_section(config, mode)
+    if torch.cuda.is_available():
+        from gpu import gpu_section
+
+        print("4. GPU", flush=True)
+        text += "\n" + gpu_section(config, dm, mode.depth_steps)
+    else:
+        text += "\nGPU: none on this machine; the GPU table is written where one is.\n"
     print("\n" + text)
     if args.append:
         command = "python bench/train.py" + (" --quick" if args.quick else "")
