@@ -1,7 +1,8 @@
 """422 bodies that name the field and the reason, and never echo the offending input.
 
 FastAPI's default handler echoes each bad input; a NaN among them cannot be written as JSON,
-which would turn a client error into a 500. Echoing a 10,000-point history helps nobody either.
+which would turn a client error into a 500. Echoing a 10,000-point history helps nobody either,
+nor does listing each of its 10,000 NaNs (1.4 MB of 422): the first `MAX_PROBLEMS` are listed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+MAX_PROBLEMS = 20  # enough to fix a request by; the rest are counted, not listed
+
 
 def field_path(loc: Sequence[str | int]) -> str:
     """`("body", "series", 0, "history", 3)` -> `series[0].history[3]`."""
@@ -23,13 +26,21 @@ def field_path(loc: Sequence[str | int]) -> str:
 
 
 def problems(error: RequestValidationError) -> list[dict[str, Any]]:
-    """One entry per problem: field path, message, pydantic error type and location."""
+    """One entry per problem: field path, message, pydantic error type and location.
+
+    Past `MAX_PROBLEMS`, one last entry says how many more there were.
+    """
+    errors = error.errors()
     found = []
-    for e in error.errors():
+    for e in errors[:MAX_PROBLEMS]:
         field, msg = field_path(e["loc"]), e["msg"].removeprefix("Value error, ")
         if e["type"] == "json_invalid":  # loc is ("body", character position)
             field, msg = "body", f"invalid JSON at character {e['loc'][-1]}: {e['ctx']['error']}"
         found.append({"field": field, "msg": msg, "type": e["type"], "loc": list(e["loc"])})
+    if len(errors) > MAX_PROBLEMS:
+        more = len(errors) - MAX_PROBLEMS
+        msg = f"{more} more problems not listed (the first {MAX_PROBLEMS} are)"
+        found.append({"field": "body", "msg": msg, "type": "too_many_errors", "loc": ["body"]})
     return found
 
 

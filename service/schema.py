@@ -6,14 +6,32 @@ field and the reason, and never reaches (or fails) the batch it would have joine
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+# The model computes in float32 (max 3.4e38): histories of 1e38 came back as forecasts of NaN,
+# sent as JSON nulls (a window's summed |x| and the rescaled forecast overflow). 1e15 leaves 23
+# orders of magnitude for both, and is past any count or currency a forecaster is asked about.
+MAX_ABS_VALUE = 1e15
 # JSON numbers only (no "1.5" strings, no booleans); NaN/Infinity literals are refused.
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+FiniteFloat = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
+]
 MAX_ID_LENGTH = 256
+
+
+def _integral(value: object) -> object:
+    """JSON's `2.0` is the integer 2 (JSON Schema agrees); `2.5`, `"2"` and `true` stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The constraints before the validator: the other way round, pydantic publishes `ge`, not `minimum`.
+Steps = Annotated[int, Field(strict=True, ge=1), BeforeValidator(_integral)]
 
 
 @dataclass(frozen=True)
@@ -43,15 +61,39 @@ def request_limits() -> RequestLimits:
     return _limits
 
 
+def _published(**keywords: Callable[[RequestLimits], int]) -> Callable[[dict[str, Any]], None]:
+    """A `json_schema_extra` writing limits into the OpenAPI schema once the server has set them.
+
+    The limits come from the served model, so they can't be static `Field` constraints; the
+    validators below enforce them, and this makes `/openapi.json` say what they enforce.
+    """
+
+    def publish(schema: dict[str, Any]) -> None:
+        if _limits is None:  # a schema generated outside the server: no limits to state
+            return
+        for keyword, limit in keywords.items():
+            schema[keyword] = limit(_limits)
+
+    return publish
+
+
 class SeriesIn(BaseModel):
     """One series to forecast: its recent history, oldest first."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(None, max_length=MAX_ID_LENGTH, description="Echoed in the answer.")
-    history: list[FiniteFloat] = Field(description="Observations, oldest first.")
-    horizon: int | None = Field(
-        None, strict=True, ge=1, description="Steps to forecast (default: the model's horizon)."
+    history: list[FiniteFloat] = Field(
+        description="Observations, oldest first.",
+        json_schema_extra=_published(
+            minItems=lambda limits: limits.min_history,
+            maxItems=lambda limits: limits.max_history_length,
+        ),
+    )
+    horizon: Steps | None = Field(
+        None,
+        description="Steps to forecast (default: the model's horizon).",
+        json_schema_extra=_published(maximum=lambda limits: limits.max_horizon),
     )
 
     @field_validator("history")
@@ -83,7 +125,11 @@ class ForecastRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    series: list[SeriesIn] = Field(min_length=1, description="Series to forecast, in order.")
+    series: list[SeriesIn] = Field(
+        min_length=1,
+        description="Series to forecast, in order.",
+        json_schema_extra=_published(maxItems=lambda limits: limits.max_series),
+    )
 
     def __str__(self) -> str:
         # LitServe formats every request into a debug f-string whether or not debug logging is
