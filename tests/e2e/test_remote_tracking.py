@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,37 +14,6 @@ import pytest
 from tests.e2e.servers import free_port, running_server
 
 pytestmark = pytest.mark.slow
-
-PG_HOST, PG_PORT = "127.0.0.1", 5432
-
-
-@pytest.fixture
-def postgres_db() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL, dropped afterwards."""
-    try:
-        import psycopg
-
-        admin = psycopg.connect(
-            host=PG_HOST,
-            port=PG_PORT,
-            user="postgres",
-            dbname="postgres",
-            connect_timeout=3,
-            autocommit=True,  # CREATE DATABASE cannot run in a transaction
-        )
-    except Exception as error:  # no driver or no server
-        if os.environ.get("STACKCAST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required (STACKCAST_REQUIRE_POSTGRES=1) but: {error}")
-        pytest.skip(f"no PostgreSQL reachable at {PG_HOST}:{PG_PORT}: {error}")
-    name = f"stackcast_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 @pytest.fixture
