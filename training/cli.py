@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 
-from training.config import DEFAULT_CONFIG, load_config
+from training.config import DEFAULT_CONFIG, TrainConfig, load_config
+
+if TYPE_CHECKING:
+    from training.resume import ResumePoint
 
 app = typer.Typer(help="Train, track, register and score stacked recurrent forecasters.")
 
@@ -20,6 +24,7 @@ app = typer.Typer(help="Train, track, register and score stacked recurrent forec
 _QUIET = (
     ".*LeafSpec.*",  # torch pytree deprecation inside Lightning
     ".*does not have many workers.*",  # windows are pre-built tensors; workers would only copy
+    ".*exists and is not empty.*",  # a run's checkpoint directory, on --resume
 )
 
 
@@ -36,23 +41,52 @@ def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False)
 
 @app.command()
 def train(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="With --resume: the run to continue (default: the latest interrupted run of "
+            "the config's experiment)."
+        ),
+    ] = None,
     config: Annotated[
-        Path, typer.Option(help="YAML config; every key is documented in the README.")
-    ] = DEFAULT_CONFIG,
+        Path | None,
+        typer.Option(help="YAML config (default configs/m4_hourly.yaml); keys: see the README."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override one key, e.g. --set model.hidden_size=64 (repeat)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue an interrupted run (killed, or stopped by SIGTERM) from its last "
+            "checkpoint, into the same MLflow run, with the config it logged."
+        ),
+    ] = False,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
+    from training.resume import ResumeError
     from training.telemetry import NonFiniteLossError
+    from training.train import TrainingInterruptedError, is_ddp_replica
     from training.train import train as run_training  # heavy imports only when used
 
+    if run_id is not None and not resume:
+        raise typer.BadParameter("a RUN_ID is only read with --resume", param_hint="RUN_ID")
+    train_config = load_config(config or DEFAULT_CONFIG, set_ or [])
     try:
-        result = run_training(load_config(config, set_ or []))
-    except NonFiniteLossError as error:
+        point = None
+        if resume and not is_ddp_replica():  # replicas join the run rank 0 resumes
+            point = _resume_point(run_id, train_config, stated=config is not None or bool(set_))
+            train_config = point.config
+        result = run_training(train_config, resume=point)
+    except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+    except TrainingInterruptedError as error:
+        typer.echo(f"interrupted: {error}", err=True)
+        raise typer.Exit(128 + signal.SIGTERM) from None  # as if SIGTERM had ended it: 143
+    if result is None:
+        return  # a DDP replica: rank 0 reports
     reg = result.registration
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"registered: {reg.name} version {reg.version}")
@@ -62,6 +96,24 @@ def train(
         typer.echo(f"alias '{reg.alias}' moved to version {reg.version} {before}")
     else:
         typer.echo(f"alias '{reg.alias}' stays on version {reg.previous_champion} (not better)")
+
+
+def _resume_point(run_id: str | None, config: TrainConfig, stated: bool) -> ResumePoint:
+    """The run to resume; with a config `stated` on the command line, it must be the run's."""
+    from training.resume import ResumeError, config_conflicts, find_resume_point
+    from training.tracking import configure_tracking
+
+    configure_tracking()
+    point = find_resume_point(run_id, config)
+    conflicts = config_conflicts(config, point.config) if stated else []
+    if conflicts:
+        raise ResumeError(
+            f"run {point.run_id} is resumed with the config it logged, and the command's "
+            f"differs: {'; '.join(conflicts)}. Drop --config/--set (or make them match)."
+        )
+    where = f"after epoch {point.epochs_done}" if point.checkpoint else "from the start"
+    typer.echo(f"resuming run {point.run_id} {where} of {point.config.trainer.max_epochs}")
+    return point
 
 
 @app.command()

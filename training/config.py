@@ -82,8 +82,28 @@ class TrainerConfig(_Section):
     limit_train_batches: int | None = Field(
         None, ge=1, description="Cap on batches per epoch (tests, smoke runs)."
     )
+    strategy: Literal["auto", "ddp"] = Field(
+        "auto",
+        description="auto: one process; ddp: one process per device (Lightning re-runs the "
+        "command for ranks > 0), each training on its own shard of every epoch's batches.",
+    )
+    devices: int = Field(
+        1, ge=1, description="Devices (GPUs, or CPU processes) to train on; > 1 needs ddp."
+    )
     progress_bar: bool = Field(True, description="Show Lightning's progress bar.")
-    checkpoint_dir: Path = Field(Path("checkpoints"), description="Where best checkpoints go.")
+    checkpoint_dir: Path = Field(
+        Path("checkpoints"),
+        description="Best and last (every epoch, for --resume) checkpoints go to DIR/<run id>.",
+    )
+
+    @model_validator(mode="after")
+    def _devices_need_ddp(self) -> Self:
+        if self.devices > 1 and self.strategy != "ddp":
+            raise ValueError(
+                f"trainer.devices={self.devices} needs trainer.strategy='ddp' "
+                f"(got '{self.strategy}'); allowed strategies: 'auto' (one device), 'ddp'"
+            )
+        return self
 
 
 class TelemetryConfig(_Section):

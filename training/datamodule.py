@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+)
 
 from training.baselines import naive2
 from training.metrics import mase, mase_scale, smape
@@ -23,6 +33,51 @@ class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
     def __getitem__(self, rows: list[int]) -> tuple[torch.Tensor, ...]:
         index = torch.as_tensor(rows)
         return tuple(t[index] for t in self.tensors)
+
+
+class ShardedBatches(Sampler[list[int]]):
+    """One rank's share of an epoch's shuffled batches, for distributed (DDP) training.
+
+    Every rank draws the same order, a function of (seed, epoch) only (Lightning calls
+    `set_epoch`), cuts it into batches and keeps every `world_size`-th batch from `rank` on.
+    So the ranks' batches are disjoint and together cover the epoch; ranks that come up one
+    batch short repeat their first one, because every rank must take the same number of steps.
+    """
+
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        *,
+        rank: int,
+        world_size: int,
+        seed: int,
+        samples_per_epoch: int | None = None,
+    ) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        self.num_rows, self.batch_size = num_rows, batch_size
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.num_samples = samples_per_epoch or num_rows
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch: the next epoch's order."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(math.ceil(self.num_samples / self.batch_size) / self.world_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        # As RandomSampler without replacement: whole permutations, the last one cut short.
+        rounds = math.ceil(self.num_samples / self.num_rows)
+        perms = [torch.randperm(self.num_rows, generator=generator) for _ in range(rounds)]
+        order = torch.cat(perms)
+        batches = torch.split(order[: self.num_samples], self.batch_size)
+        mine = batches[self.rank :: self.world_size]
+        mine += batches[self.rank : self.rank + len(self) - len(mine)]  # pad: equal step counts
+        return (batch.tolist() for batch in mine)
 
 
 def _windows(values: np.ndarray, length: int, stride: int) -> np.ndarray:
@@ -49,12 +104,14 @@ class SeriesDataModule(L.LightningDataModule):
         stride: int = 1,
         samples_per_epoch: int | None = None,
         seasonality: int = 24,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.ids = list(series)
         self.batch_size = batch_size
         self.samples_per_epoch = samples_per_epoch
         self.seasonality = seasonality
+        self.seed = seed  # of the shared batch order under DDP (see ShardedBatches)
         window = input_size + horizon
         short = {k: len(v) for k, v in series.items() if len(v) < window}
         if short:
@@ -96,14 +153,34 @@ class SeriesDataModule(L.LightningDataModule):
         return len(self.train_x)
 
     def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
-        """Shuffled batches; `samples_per_epoch` windows per epoch when set."""
+        """Shuffled batches; `samples_per_epoch` windows per epoch when set.
+
+        One process: drawn from torch's global generator (seeded, and restored on resume).
+        Under DDP each rank gets its own shard of the epoch's batches (`ShardedBatches`).
+        """
         data = WindowTensors(self.train_x, self.train_y)
-        sampler = RandomSampler(data, num_samples=self.samples_per_epoch)
-        batches = BatchSampler(sampler, self.batch_size, drop_last=False)
+        batches: Sampler[list[int]]
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            batches = ShardedBatches(
+                len(data),
+                self.batch_size,
+                rank=trainer.global_rank,
+                world_size=trainer.world_size,
+                seed=self.seed,
+                samples_per_epoch=self.samples_per_epoch,
+            )
+        else:
+            sampler = RandomSampler(data, num_samples=self.samples_per_epoch)
+            batches = BatchSampler(sampler, self.batch_size, drop_last=False)
         return DataLoader(data, sampler=batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
-        """The validation windows with each series' MASE scale, in series order."""
+        """The validation windows with each series' MASE scale, in series order.
+
+        Every rank validates on all of them (no sharding: the metrics are means over series,
+        and a sharded, padded split would count some series twice).
+        """
         data = WindowTensors(self.val_x, self.val_y, self.val_mase_scale)
         batches = BatchSampler(SequentialSampler(data), max(self.batch_size, 1024), drop_last=False)
         return DataLoader(data, sampler=batches, batch_size=None)

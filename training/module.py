@@ -88,14 +88,19 @@ class ForecastModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         """One optimizer step's loss."""
         loss, _ = self.model_step(batch)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        # sync_dist: under DDP the epoch mean is over every rank's batches (one reduce per epoch)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        """Validation loss plus per-series sMAPE and MASE on the raw scale."""
+        """Validation loss plus per-series sMAPE and MASE on the raw scale.
+
+        Under DDP every rank validates on all series, so the ranks' values agree already;
+        `sync_dist` (a mean of equal values) only makes that explicit to Lightning.
+        """
         loss, pred = self.model_step(batch)
         y, mase_scale = batch[1], batch[2]
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(y))
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(y), sync_dist=True)
         smape = 200 * ((y - pred).abs() / (y.abs() + pred.abs()).clamp_min(1e-8)).mean(dim=1)
         self._val_smape.append(smape)
         self._val_mase.append((y - pred).abs().mean(dim=1) / mase_scale)
@@ -106,10 +111,11 @@ class ForecastModule(L.LightningModule):
         mase = torch.cat(self._val_mase).mean()
         self._val_smape.clear()
         self._val_mase.clear()
-        self.log_dict({"val/smape": smape, "val/mase": mase}, prog_bar=True)
+        self.log_dict({"val/smape": smape, "val/mase": mase}, prog_bar=True, sync_dist=True)
         if self.val_naive2 is not None:
             smape_n2, mase_n2 = self.val_naive2
-            self.log("val/owa", 0.5 * (smape / smape_n2 + mase / mase_n2), prog_bar=True)
+            owa = 0.5 * (smape / smape_n2 + mase / mase_n2)
+            self.log("val/owa", owa, prog_bar=True, sync_dist=True)
 
     def configure_gradient_clipping(
         self,
@@ -146,7 +152,11 @@ class ForecastModule(L.LightningModule):
         stats[5] += 1
 
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's clipping statistics (means over steps, and maxima)."""
+        """Log the epoch's clipping statistics (means over steps, and maxima).
+
+        Under DDP the gradients are already averaged over ranks when they are clipped, so
+        every rank holds the same statistics.
+        """
         stats, self._clip_stats = self._clip_stats, None
         if stats is None or stats[5] == 0:
             return
@@ -158,7 +168,8 @@ class ForecastModule(L.LightningModule):
                 "grad/clipped": mean[2],
                 "grad/norm_pre_clip_max": stats[3],
                 "grad/norm_post_clip_max": stats[4],
-            }
+            },
+            sync_dist=True,  # equal on every rank; a mean of equal values, once per epoch
         )
 
     def configure_optimizers(self) -> Any:

@@ -19,6 +19,12 @@ norms and the checkpoint that is kept.
 At the end, `verdict` reads the maps: `exploding` if the median decay ratio of the bottom or
 top layer is above `exploding_ratio` (gradients grow going back in time) or the loss went
 non-finite; `vanishing` if it is below `vanishing_ratio`; `healthy` otherwise.
+
+Resuming: the maps travel in Lightning checkpoints (`state_dict`), so a resumed run's verdict
+covers the whole run. The per-step metrics are held until the end of the epoch, just before
+its checkpoint is saved: an epoch cut short by an interruption logs nothing, and its replay
+after `--resume` logs its steps once. Under DDP only rank 0 records (every rank holds the same
+averaged gradients; the map probes rank 0's batch).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.optim import Optimizer
 
 from models import init_report
@@ -154,18 +161,39 @@ class GradientTelemetry(Callback):
     last_weight_norms_step: int | None = None
     nonfinite: str | None = None
     _step: int = field(default=0, init=False)
+    _pending: list[tuple[int, dict[str, float]]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if self.every_n_steps < 1 or self.probe_size < 1:
             raise ValueError("every_n_steps and probe_size must be >= 1")
 
     def _due(self, trainer: L.Trainer) -> bool:
-        return trainer.global_step % self.every_n_steps == 0
+        return trainer.is_global_zero and trainer.global_step % self.every_n_steps == 0
 
-    @staticmethod
-    def _log(trainer: L.Trainer, metrics: dict[str, float]) -> None:
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=trainer.global_step)
+    def _log(self, trainer: L.Trainer, metrics: dict[str, float]) -> None:
+        self._pending.append((trainer.global_step, metrics))
+
+    def _flush(self, trainer: L.Trainer) -> None:
+        for step, metrics in self._pending:
+            for logger in trainer.loggers:
+                logger.log_metrics(metrics, step=step)
+        self._pending.clear()
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the maps so far and the last weight norms."""
+        return {
+            "maps": [{"step": m.step, "norms": m.norms} for m in self.maps],
+            "last_weight_norms": dict(self.last_weight_norms),
+            "last_weight_norms_step": self.last_weight_norms_step,
+            "nonfinite": self.nonfinite,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from a checkpoint's state (`--resume`)."""
+        self.maps = [GradientMap(m["step"], m["norms"]) for m in state_dict["maps"]]
+        self.last_weight_norms = dict(state_dict["last_weight_norms"])
+        self.last_weight_norms_step = state_dict["last_weight_norms_step"]
+        self.nonfinite = state_dict["nonfinite"]
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
@@ -205,10 +233,14 @@ class GradientTelemetry(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        """Stop at once on a NaN or infinite loss."""
+        """Stop at once on a NaN or infinite loss (on every rank, if any rank's loss is)."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None or bool(torch.isfinite(loss)):
+        finite = loss is None or bool(torch.isfinite(loss))
+        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
             return
+        if loss is None or finite:  # another rank's loss went non-finite
+            self.nonfinite = f"a non-finite loss on another rank at step {self._step}"
+            raise NonFiniteLossError(f"training stopped: {self.nonfinite}")
         step = self._step
         self.nonfinite = f"loss {float(loss)} at step {step}"
         norms = ", ".join(f"{k}={v:.3g}" for k, v in self.last_weight_norms.items())
@@ -222,6 +254,8 @@ class GradientTelemetry(Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Spectral radius and largest singular value of every W_hh."""
+        if not trainer.is_global_zero:
+            return
         assert isinstance(pl_module, ForecastModule)
         report = init_report(pl_module.model)
         metrics = {}
@@ -229,6 +263,20 @@ class GradientTelemetry(Callback):
             metrics[f"whh/l{layer['layer']}/spectral_radius"] = layer["spectral_radius"]
             metrics[f"whh/l{layer['layer']}/max_singular_value"] = layer["max_singular_value"]
         self._log(trainer, metrics)
+        self._flush(trainer)  # the epoch's metrics; Lightning saves the checkpoint after this hook
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Log what is still held (training that ended within an epoch)."""
+        self._flush(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        """Keep a failed run's metrics; drop an interrupted epoch's (its replay logs them)."""
+        if isinstance(exception, SIGTERMException):
+            self._pending.clear()
+        else:
+            self._flush(trainer)
 
     def verdict(self) -> Verdict:
         """The run's gradient health so far."""

@@ -1,8 +1,17 @@
-"""The `train` verb: data -> Lightning fit -> MLflow run -> registered model version."""
+"""The `train` verb: data -> Lightning fit -> MLflow run -> registered model version.
+
+A run can be resumed (`training/resume.py`) and trained on several devices with DDP: Lightning's
+launcher re-runs the command once per extra device; those processes (ranks > 0) find the run
+rank 0 opened in `REPLICA_ENV`, train their shard in lockstep and log nothing themselves.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,19 +19,32 @@ import lightning as L
 import mlflow
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from models import StackedRNNForecaster, flatten_init_report, init_report
+from training.checkpointing import RandomState, ResumableEarlyStopping
 from training.config import DataConfig, TrainConfig
 from training.data import data_fingerprint, load_series
 from training.datamodule import SeriesDataModule
 from training.gradient_report import log_gradient_report
+from training.interrupt import SynchronizedStop, sigterm_noted
 from training.m4 import load_m4_hourly
 from training.module import ForecastModule
 from training.registry import Registration, log_forecaster, register_model
-from training.telemetry import GradientTelemetry
+from training.resume import (
+    CHECKPOINT_DIR_TAG,
+    CONFIG_ARTIFACT,
+    ResumeError,
+    ResumePoint,
+    checkpoint_dir,
+    exclusive_run,
+)
+from training.telemetry import GradientTelemetry, NonFiniteLossError
 from training.tracking import configure_tracking, experiment_id
+
+REPLICA_ENV = "STACKCAST_DDP_RUN"  # rank 0 -> the processes Lightning's DDP launcher starts
 
 
 @dataclass(frozen=True)
@@ -34,6 +56,18 @@ class TrainResult:
     registration: Registration
     metrics: dict[str, float]  # validation metrics of the best checkpoint
     epochs: int
+
+
+class TrainingInterruptedError(Exception):
+    """SIGTERM stopped training; the run is KILLED and can be resumed from its last checkpoint."""
+
+    def __init__(self, run_id: str, checkpoint: Path | None) -> None:
+        self.run_id, self.checkpoint = run_id, checkpoint
+        kept = f"last checkpoint: {checkpoint}" if checkpoint else "no epoch had finished"
+        super().__init__(
+            f"training of run {run_id} was interrupted (SIGTERM; {kept}); continue it with "
+            f"`stackcast train --resume {run_id}`"
+        )
 
 
 def load_training_series(data: DataConfig, min_length: int) -> dict[str, np.ndarray]:
@@ -55,6 +89,7 @@ def build_datamodule(config: TrainConfig, series: dict[str, np.ndarray]) -> Seri
         stride=config.data.stride,
         samples_per_epoch=config.data.samples_per_epoch,
         seasonality=config.data.seasonality,
+        seed=config.trainer.seed,
     )
 
 
@@ -63,6 +98,12 @@ def _check_accelerator(config: TrainConfig) -> None:
         raise ValueError("trainer.precision='bf16-mixed' needs a GPU; use '32-true' on CPU")
     if config.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         raise ValueError("trainer.accelerator='gpu' but no CUDA device is visible")
+    gpus = torch.cuda.device_count() if config.trainer.accelerator != "cpu" else 0
+    if gpus and config.trainer.devices > gpus:
+        raise ValueError(
+            f"trainer.devices={config.trainer.devices} but {gpus} GPU(s) are visible; "
+            f"use trainer.accelerator='cpu' for CPU processes"
+        )
 
 
 def build_telemetry(config: TrainConfig) -> GradientTelemetry | None:
@@ -73,107 +114,251 @@ def build_telemetry(config: TrainConfig) -> GradientTelemetry | None:
     return GradientTelemetry(t.every_n_steps, t.probe_size, t.vanishing_ratio, t.exploding_ratio)
 
 
+class RunLogger(MLFlowLogger):
+    """Lightning's MLflow logger, minus ending the run.
+
+    `train` ends it: FINISHED only once the model is registered, KILLED on SIGTERM; so a run
+    cut off after `fit` is still resumable.
+    """
+
+    def finalize(self, status: str = "success") -> None:
+        """Leave the run's status alone (no checkpoints are uploaded: `log_model` is off)."""
+
+
 def build_trainer(
     config: TrainConfig,
     run_id: str,
     telemetry: GradientTelemetry | None = None,
     extra_callbacks: Sequence[Callback] = (),
 ) -> L.Trainer:
-    """Lightning Trainer: clipping, early stopping and best checkpoint, logging into `run_id`."""
+    """Lightning Trainer: clipping, early stopping, best and last checkpoints, into `run_id`.
+
+    Under DDP, one process per device.
+    """
     t = config.trainer
     return L.Trainer(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
-        devices=1,
+        devices=t.devices,
+        strategy=t.strategy,
         precision=t.precision,
         gradient_clip_val=t.gradient_clip_val,
         gradient_clip_algorithm=t.gradient_clip_algorithm,
         callbacks=[
             ModelCheckpoint(
-                dirpath=Path(t.checkpoint_dir) / run_id,
+                dirpath=checkpoint_dir(config, run_id),
                 monitor="val/loss",
                 mode="min",
                 filename="best-{epoch}",
+                save_last=True,  # every epoch: what --resume continues from
             ),
-            EarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
+            ResumableEarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
+            RandomState(),
             *([telemetry] if telemetry is not None else []),
             *extra_callbacks,
         ],
-        logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
+        logger=RunLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run_id),
         limit_train_batches=t.limit_train_batches,
         enable_progress_bar=t.progress_bar,
         enable_model_summary=False,
         log_every_n_steps=1,
+        use_distributed_sampler=False,  # the datamodule shards training itself, not validation
     )
 
 
-def train(config: TrainConfig, extra_callbacks: Sequence[Callback] = ()) -> TrainResult:
-    """Train, track and register one model as `config` describes.
+@dataclass(frozen=True)
+class _Prepared:
+    series: dict[str, np.ndarray]
+    datamodule: SeriesDataModule
+    module: ForecastModule
 
-    `extra_callbacks` join the Trainer's own (e.g. a benchmark's timer).
-    """
+
+def _prepare(config: TrainConfig) -> _Prepared:
+    """Seed, load the series, build the windows and a freshly initialized model."""
     _check_accelerator(config)
     configure_tracking()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     m = config.model
     series = load_training_series(config.data, min_length=m.input_size + m.horizon)
     dm = build_datamodule(config, series)
-    model = StackedRNNForecaster(m)
-    report = init_report(model)
-    tags = {"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init}  # run and version
     module = ForecastModule(
-        model,
+        StackedRNNForecaster(m),
         config.optim,
         val_naive2=dm.naive2_scores(),
         seasonality=config.data.seasonality,
     )
+    return _Prepared(series, dm, module)
 
-    with mlflow.start_run(
-        experiment_id=experiment_id(config.registry.experiment), log_system_metrics=True
-    ) as run:
+
+def train(
+    config: TrainConfig,
+    extra_callbacks: Sequence[Callback] = (),
+    resume: ResumePoint | None = None,
+) -> TrainResult | None:
+    """Train, track and register one model as `config` describes.
+
+    `extra_callbacks` join the Trainer's own (e.g. a benchmark's timer). With `resume`, the
+    interrupted run continues from its last checkpoint (`config` must be `resume.config`).
+    Returns None in a DDP replica (rank > 0): rank 0 logs and registers.
+
+    Raises:
+        TrainingInterruptedError: SIGTERM; the run is KILLED and resumable.
+        NonFiniteLossError: the loss went NaN/inf; the run is FAILED.
+        ResumeError: `resume` does not fit the data, or another process holds the run.
+    """
+    if is_ddp_replica():
+        _train_replica(extra_callbacks)
+        return None
+    if resume is not None and config != resume.config:
+        raise ValueError("resume: pass the run's own config (resume.config)")
+    prepared = _prepare(config)
+    if resume is not None:
+        fingerprint = data_fingerprint(prepared.series)
+        if resume.data_fingerprint not in (None, fingerprint):
+            raise ResumeError(
+                f"run {resume.run_id} trained on other data (fingerprint "
+                f"{resume.data_fingerprint}, now {fingerprint}): was data.path changed, or is "
+                f"this another working directory?"
+            )
+        # Locked before the run is reopened: a run another process trains is left as it is.
+        with (
+            exclusive_run(resume.checkpoint_dir, resume.run_id),
+            mlflow.start_run(run_id=resume.run_id, log_system_metrics=True),
+        ):
+            return _train_in_run(config, prepared, resume.run_id, extra_callbacks, resume)
+    experiment = experiment_id(config.registry.experiment)
+    with mlflow.start_run(experiment_id=experiment, log_system_metrics=True) as run:
         run_id = run.info.run_id
+        with exclusive_run(checkpoint_dir(config, run_id), run_id):
+            return _train_in_run(config, prepared, run_id, extra_callbacks, None)
+
+
+def _train_in_run(
+    config: TrainConfig,
+    prepared: _Prepared,
+    run_id: str,
+    extra_callbacks: Sequence[Callback],
+    resume: ResumePoint | None,
+) -> TrainResult:
+    dm, module = prepared.datamodule, prepared.module
+    m = config.model
+    tags = {"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init}  # run and version
+    directory = checkpoint_dir(config, run_id) if resume is None else resume.checkpoint_dir
+    if resume is None:
+        report = init_report(module.model)
         mlflow.log_params(
             {
                 **config.flat(),
-                "data.fingerprint": data_fingerprint(series),
-                "data.num_series": len(series),
+                "data.fingerprint": data_fingerprint(prepared.series),
+                "data.num_series": len(prepared.series),
                 "data.num_train_windows": dm.num_train_windows,
-                "model.num_parameters": sum(p.numel() for p in model.parameters()),
+                "model.num_parameters": sum(p.numel() for p in module.model.parameters()),
             }
         )
         mlflow.log_metrics(flatten_init_report(report))
         mlflow.log_dict(report, "init_report.json")
-
-        mlflow.set_tags(tags)
-        telemetry = build_telemetry(config)
-        trainer = build_trainer(config, run_id, telemetry, extra_callbacks)
+        mlflow.log_dict(config.model_dump(mode="json"), CONFIG_ARTIFACT)  # what --resume reads
+        mlflow.set_tags({**tags, CHECKPOINT_DIR_TAG: str(directory)})
+    else:
+        mlflow.set_tag("resumed_after_epochs", str(resume.epochs_done))
+    checkpoint = resume.checkpoint if resume is not None else None
+    telemetry = build_telemetry(config)
+    with sigterm_noted() as sigterm, _replica_env(config, run_id, checkpoint):
+        callbacks = _with_stop(config, extra_callbacks, sigterm)
+        trainer = build_trainer(config, run_id, telemetry, callbacks)
         try:
-            trainer.fit(module, datamodule=dm)  # NonFiniteLossError ends the run as FAILED
-        finally:
+            if sigterm.is_set():  # during set-up: no replica is running yet
+                raise SIGTERMException
+            trainer.fit(module, datamodule=dm, ckpt_path=checkpoint)
+        except SIGTERMException:  # training stopped after the current batch (see interrupt.py)
+            mlflow.end_run("KILLED")
+            last = directory / "last.ckpt"
+            raise TrainingInterruptedError(run_id, last if last.is_file() else None) from None
+        except NonFiniteLossError:  # the run ends FAILED, with the telemetry that explains it
             if telemetry is not None:
                 log_gradient_report(telemetry.maps, telemetry.verdict())
+            raise
         epochs = trainer.current_epoch
-        # Restore the best checkpoint's weights and score them once more.
+        # Restore the best checkpoint's weights and score them once more. A SIGTERM from here
+        # on lets the run finish: scoring and registering take seconds.
         scores = trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)[0]
-        best = {f"best/{k.replace('/', '_')}": float(v) for k, v in scores.items()}
-        mlflow.log_metrics(best)
-        mlflow.log_metric("epochs_trained", epochs)
-        model_uri = log_forecaster(module.model, dm.val_x[:2].numpy(), name="model")
-        registration = register_model(
-            model_uri,
-            name=config.registry.model_name,
-            alias=config.registry.alias,
-            metric=config.registry.metric,
-            value=float(scores[config.registry.metric]),
-            tags=tags,
-        )
-        mlflow.set_tags(
-            {
-                "registered_model": registration.name,
-                "registered_version": str(registration.version),
-                "alias_moved": str(registration.alias_moved).lower(),
-            }
-        )
+    if telemetry is not None:
+        log_gradient_report(telemetry.maps, telemetry.verdict())
+    best = {f"best/{k.replace('/', '_')}": float(v) for k, v in scores.items()}
+    mlflow.log_metrics(best)
+    mlflow.log_metric("epochs_trained", epochs)
+    model_uri = log_forecaster(module.model, dm.val_x[:2].numpy(), name="model")
+    registration = register_model(
+        model_uri,
+        name=config.registry.model_name,
+        alias=config.registry.alias,
+        metric=config.registry.metric,
+        value=float(scores[config.registry.metric]),
+        tags=tags,
+    )
+    mlflow.set_tags(
+        {
+            "registered_model": registration.name,
+            "registered_version": str(registration.version),
+            "alias_moved": str(registration.alias_moved).lower(),
+        }
+    )
     return TrainResult(
         run_id, model_uri, registration, {k: float(v) for k, v in scores.items()}, epochs
     )
+
+
+@contextmanager
+def _replica_env(config: TrainConfig, run_id: str, checkpoint: Path | None) -> Iterator[None]:
+    """Tell the DDP processes Lightning is about to start which run and config they join."""
+    if config.trainer.strategy != "ddp":
+        yield
+        return
+    os.environ[REPLICA_ENV] = json.dumps(
+        {
+            "run_id": run_id,
+            "checkpoint": str(checkpoint) if checkpoint else None,
+            "config": config.model_dump(mode="json"),
+        }
+    )
+    try:
+        yield
+    finally:
+        os.environ.pop(REPLICA_ENV, None)
+
+
+def is_ddp_replica() -> bool:
+    """Whether Lightning's DDP launcher started this process for a rank > 0."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+def _train_replica(extra_callbacks: Sequence[Callback]) -> None:
+    """Rank > 0: train in lockstep with rank 0 in its run and config; log nothing."""
+    payload = os.environ.get(REPLICA_ENV)
+    if payload is None:
+        raise RuntimeError(
+            f"this process has LOCAL_RANK {os.environ['LOCAL_RANK']} but no {REPLICA_ENV}: start "
+            f"training from one process with trainer.strategy=ddp (external launchers such as "
+            f"torchrun are not supported)"
+        )
+    joined = json.loads(payload)
+    config = TrainConfig.model_validate(joined["config"])
+    prepared = _prepare(config)
+    dm, module = prepared.datamodule, prepared.module
+    with sigterm_noted() as sigterm:
+        callbacks = _with_stop(config, extra_callbacks, sigterm)
+        trainer = build_trainer(config, joined["run_id"], build_telemetry(config), callbacks)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=joined["checkpoint"])
+        except SIGTERMException:
+            return  # every rank stopped at the same step; rank 0 ends the run
+        trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)
+
+
+def _with_stop(
+    config: TrainConfig, callbacks: Sequence[Callback], sigterm: threading.Event
+) -> list[Callback]:
+    """Under DDP, add the callback that stops all ranks together on SIGTERM."""
+    if config.trainer.strategy != "ddp":
+        return list(callbacks)  # Lightning's own handling is safe in one process
+    return [*callbacks, SynchronizedStop(sigterm)]
