@@ -5,6 +5,7 @@ type hint of `decode_request`'s `request` parameter, which must be the class, no
 """
 
 import gc
+import hashlib
 import hmac
 import json
 import os
@@ -21,9 +22,11 @@ from fastapi import HTTPException, Request, Response
 
 from models import ModelConfig
 from service.loader import ModelSource, Registry, ServedModel, VersionInfo
+from service.logs import configure_logging
 from service.loop import ForecastLoop
 from service.metrics import worker_metrics
 from service.reload import AliasWatcher
+from service.retry import retry_while_unreachable
 from service.schema import ForecastRequest, ForecastResponse, RequestLimits
 from service.settings import ServeSettings
 from service.windows import to_windows
@@ -73,15 +76,26 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
     # --- worker side -------------------------------------------------------------------------
 
     def setup(self, device: str) -> None:
-        """Load the version the URI points to onto `device`, warm it, start the alias watcher."""
+        """Load the version the URI points to onto `device`, warm it, start the alias watcher.
+
+        A tracking server that does not answer is waited for (`settings.startup_timeout`): a
+        worker restarted during an outage serves again once the registry is back.
+        """
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process orchestrates shutdown
+        configure_logging()
         self.target_device = torch.device(device)
         if self.target_device.type == "cpu":
             torch.set_num_threads(self._cpu_threads())
         source = ModelSource.parse(self.settings.model_uri)
         self.registry = Registry(self.settings.tracking_uri, source)
         self.metrics = worker_metrics()
-        self._publish(self._load(self.registry.current()))
+        self._publish(
+            retry_while_unreachable(
+                lambda: self._load(self.registry.current()),
+                self.settings.tracking_uri,
+                self.settings.startup_timeout,
+            )
+        )
         self.watcher: AliasWatcher | None = None
         if source.follows_alias and self.settings.reload_interval > 0:
             self.watcher = AliasWatcher(
@@ -201,11 +215,14 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
     async def authorize(self, request: Request) -> None:
         """LitServe's auth hook: the X-API-Key header, when a key is configured.
 
+        Compared in constant time, and as SHA-256 digests so that the time does not depend on
+        the key's length either. Neither the key nor what was sent is ever logged or echoed.
         `async` so FastAPI runs it on the event loop rather than hopping to a thread per request.
         """
         key = self.settings.api_key
         if key is None or request.url.path in OPEN_PATHS:
             return
-        given = request.headers.get("x-api-key", "")
-        if not hmac.compare_digest(given.encode(), key.get_secret_value().encode()):
+        given = hashlib.sha256(request.headers.get("x-api-key", "").encode()).digest()
+        expected = hashlib.sha256(key.get_secret_value().encode()).digest()
+        if not hmac.compare_digest(given, expected):
             raise HTTPException(401, "missing or wrong X-API-Key header")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,22 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api import ForecastAPI
 from service.errors import validation_error_handler
+from service.inflight import InFlight
 from service.loader import ModelSource, Registry
 from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
+from service.packets import Spool
 from service.request_queue import RequestPipes
+from service.retry import retry_while_unreachable
 from service.schema import RequestLimits, set_request_limits
 from service.settings import ServeSettings
+from service.supervisor import WorkerSupervisor
 from service.transport import PipeTransport
 
 LITSERVE_INFO_PATH = "/litserve/info"  # LitServe's own info page; ours is /info
+
+
+class WorkerStartError(RuntimeError):
+    """The inference worker could not set up (load the model); the server does not start."""
 
 
 class ForecastServer(ls.LitServer):  # type: ignore[misc]
@@ -34,15 +42,50 @@ class ForecastServer(ls.LitServer):  # type: ignore[misc]
     `PipeTransport`, read on the HTTP server's event loop. (LitServe's `fast_queue=True` is
     meant to send them over ZeroMQ, but 0.2.19 passes it to `TransportConfig` under a wrong
     field name, so they went through manager queues too.)
+
+    A dead inference worker is restarted (`restart_workers=True`) by `WorkerSupervisor`; the
+    HTTP servers answer the requests it had taken (see `service.inflight`).
     """
+
+    def __init__(self, api: ForecastAPI, runtime_dir: Path, **kwargs: Any) -> None:
+        super().__init__(api, restart_workers=True, **kwargs)
+        self.forecast_api = api
+        self.spool_dir = runtime_dir / "spool"
+        self.supervisor: WorkerSupervisor | None = None
 
     def _init_manager(self, num_api_servers: int) -> Any:
         manager = super()._init_manager(num_api_servers)
-        spawn = multiprocessing.get_context("spawn")
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        spool = Spool(self.spool_dir)
+        # One record per HTTP server process: each forks with its own copy, which its request
+        # pipe and its response transport share.
+        in_flight = InFlight(self.forecast_api.request_timeout)
         for path in list(self.litapi_request_queues):
-            self.litapi_request_queues[path] = RequestPipes.create(num_api_servers, spawn)
-        self._transport = PipeTransport.create(num_api_servers, spawn)
+            self.litapi_request_queues[path] = RequestPipes.create(
+                num_api_servers, spool=spool, in_flight=in_flight
+            )
+        self._transport = PipeTransport.create(num_api_servers, spool=spool, in_flight=in_flight)
         return manager
+
+    def verify_worker_status(self) -> None:
+        """Wait for a ready worker; a worker that failed its setup stops the server."""
+        try:
+            super().verify_worker_status()
+        except RuntimeError:
+            raise WorkerStartError(
+                "the inference worker failed to start (its error is logged above)"
+            ) from None
+
+    def _start_worker_monitoring(self, manager: Any, uvicorn_workers: Any) -> None:
+        self.supervisor = WorkerSupervisor(self, self.forecast_api.state_dir, Spool(self.spool_dir))
+        self.supervisor.start()
+
+    def _perform_graceful_shutdown(
+        self, manager: Any, uvicorn_workers: Any, shutdown_reason: str = "normal"
+    ) -> None:
+        if self.supervisor is not None:  # no worker is relaunched while they are terminated
+            self.supervisor.stop()
+        super()._perform_graceful_shutdown(manager, uvicorn_workers, shutdown_reason)
 
 
 def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
@@ -50,11 +93,15 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
 
     The served version's contract is read from the registry here, in the main process, so an
     unknown model or alias fails at start, and request limits are fixed before HTTP processes
-    fork.
+    fork. An unreachable tracking server is waited for, up to `settings.startup_timeout`.
     """
     source = ModelSource.parse(settings.model_uri)
     registry = Registry(settings.tracking_uri, source)
-    config = registry.config(registry.current())
+    config = retry_while_unreachable(
+        lambda: registry.config(registry.current()),
+        settings.tracking_uri,
+        settings.startup_timeout,
+    )
     limits = RequestLimits(
         input_size=config.input_size,
         max_horizon=config.horizon,
@@ -67,6 +114,7 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
     api = ForecastAPI(settings, limits, runtime_dir / "workers")
     server = ForecastServer(
         api,
+        runtime_dir,
         accelerator=settings.accelerator,
         workers_per_device=settings.workers_per_device,
         timeout=settings.request_timeout,
@@ -93,7 +141,10 @@ def _add_routes(server: ls.LitServer, api: ForecastAPI, source: ModelSource) -> 
 
 def describe(api: ForecastAPI, source: ModelSource, devices: list[Any]) -> dict[str, Any]:
     """What `/info` answers: read from the state each inference worker publishes."""
-    workers = [json.loads(p.read_text()) for p in sorted(api.state_dir.glob("worker-*.json"))]
+    workers = []
+    for path in sorted(api.state_dir.glob("worker-*.json")):
+        with suppress(FileNotFoundError):  # a dead worker's state, dropped meanwhile
+            workers.append(json.loads(path.read_text()))
     settings = api.settings
     body: dict[str, Any] = {
         "model": None,

@@ -24,13 +24,20 @@ def serve(
     except SettingsError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    from service.loader import ModelNotFoundError
+    from service.app import WorkerStartError
+    from service.loader import ModelNotFoundError, UnsafeArtifactError
+    from service.retry import RegistryUnavailableError
     from service.serve import serve as run_server  # torch, mlflow, litserve: only when serving
 
     typer.echo(f"serving {settings.model_uri} on http://{settings.host}:{settings.port}")
     try:
         run_server(settings)
-    except ModelNotFoundError as error:
+    except (
+        ModelNotFoundError,
+        UnsafeArtifactError,
+        RegistryUnavailableError,
+        WorkerStartError,
+    ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 

@@ -10,9 +10,11 @@ import mlflow
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
+from safetensors import SafetensorError
 
 from models import ModelConfig, StackedRNNForecaster, load_model_dir
-from models.serialization import CONFIG_FILE
+from models.serialization import CONFIG_FILE, WEIGHTS_FILE
 
 MODEL_DIR = "artifacts/model_dir"  # where the pyfunc keeps weights.safetensors + config
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
@@ -20,6 +22,10 @@ _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\
 
 class ModelNotFoundError(LookupError):
     """The URI names a model, alias or version the registry does not have."""
+
+
+class UnsafeArtifactError(ValueError):
+    """A model file is not in the one format the service reads; it is refused, not parsed."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +114,42 @@ class Registry:
         return Path(local)
 
     def config(self, info: VersionInfo) -> ModelConfig:
-        """The version's model contract (input size, horizon, ...) without its weights."""
+        """The version's model contract (input size, horizon, ...) without its weights.
+
+        Raises:
+            UnsafeArtifactError: the file is not a model config (JSON).
+        """
         path = self._download(info, f"{MODEL_DIR}/{CONFIG_FILE}")
-        return ModelConfig.model_validate_json(path.read_text())
+        return _read_config(info, path)
 
     def load(self, info: VersionInfo, device: str | torch.device) -> ServedModel:
-        """Rebuild the version's network from safetensors + config on `device`."""
-        return ServedModel(load_model_dir(self._download(info, MODEL_DIR), device), info)
+        """Rebuild the version's network from safetensors + config on `device`.
+
+        Only JSON and safetensors are read, never through MLflow's pyfunc loader (which runs
+        the logged model's code). A weights file that is anything but safetensors (a pickle, a
+        `torch.save` checkpoint) is refused by its header, before any of it is interpreted.
+
+        Raises:
+            UnsafeArtifactError: the config is not JSON, or the weights not safetensors.
+        """
+        directory = self._download(info, MODEL_DIR)
+        _read_config(info, directory / CONFIG_FILE)
+        try:
+            network = load_model_dir(directory, device)
+        except SafetensorError as error:
+            raise UnsafeArtifactError(
+                f"{info.name} version {info.version}: {WEIGHTS_FILE} is not a safetensors "
+                f"file ({error}); refusing to load"
+            ) from None
+        return ServedModel(network, info)
+
+
+def _read_config(info: VersionInfo, path: Path) -> ModelConfig:
+    try:
+        return ModelConfig.model_validate_json(path.read_bytes())
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise UnsafeArtifactError(
+            f"{info.name} version {info.version}: {CONFIG_FILE} is not a valid model config "
+            f"({first['type']}: {first['msg']}); refusing to load"
+        ) from None

@@ -15,7 +15,10 @@ runs the same hooks in the same order with LitServe's own response protocol, and
   so a backlog of many-series requests is served in passes that keep the HTTP servers and the
   worker busy at the same time, instead of one huge pass the HTTP servers wait on;
 - answers a request that waited in the queue longer than the server's timeout with a 504, as
-  LitServe does.
+  LitServe does;
+- tells the HTTP server which worker took a request (LitServe's `START`) as soon as it takes it,
+  not once the batch is collected: if the worker dies, its requests are failed at once (see
+  `service.inflight`).
 """
 
 from __future__ import annotations
@@ -74,12 +77,11 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
 
     def step(self, lit_api: Any, request_queue: Any, transport: Any, callback_runner: Any) -> bool:
         """Serve one batch (or time out idle); False once the server asked workers to stop."""
-        items = self._collect(lit_api, request_queue)
+        items = self._collect(lit_api, request_queue, transport)
         if items is None:
             return False
         pending = []
         for queue_id, uid, timestamp, request in items:
-            self.put_response(transport, queue_id, uid, (), LitAPIStatus.START, REGULAR)
             if lit_api.request_timeout not in (-1, False) and (
                 time.monotonic() - timestamp > lit_api.request_timeout
             ):
@@ -94,7 +96,7 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
             self._serve(lit_api, pending, transport, callback_runner)
         return True
 
-    def _collect(self, lit_api: Any, request_queue: Any) -> list[Any] | None:
+    def _collect(self, lit_api: Any, request_queue: Any, transport: Any) -> list[Any] | None:
         items: list[Any] = []
         deadline = None
         weight = 0
@@ -112,6 +114,8 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
                 break
             if item == STOP:
                 return None
+            # At once, so that the HTTP server knows whose the request is if this worker dies.
+            self.put_response(transport, item[0], item[1], (), LitAPIStatus.START, REGULAR)
             items.append(item)
             weight += self.weigh(item[3])
             if deadline is None:

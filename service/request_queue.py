@@ -1,55 +1,28 @@
-"""Requests from HTTP servers to inference workers: one pipe per HTTP server, no feeder thread.
+"""Requests from HTTP servers to inference workers: one packet pipe per HTTP server, no lock.
 
 `multiprocessing.Queue.put` hands each request to a feeder thread that pickles and writes it.
 In an HTTP server that thread fights the event loop for the GIL on every request; a prototype
 that wrote from the event loop itself used about 7% less CPU per request in the HTTP process
-(see BENCHMARKS.md). Each HTTP server owns its pipe, so it writes without a lock: non-blocking, and
-what the pipe cannot take yet waits in a buffer that the event loop flushes when the pipe
-drains (a slow worker delays requests, never the event loop). Inference workers read whichever
-pipe has a request, one reader per pipe at a time.
+(see BENCHMARKS.md). Each HTTP server owns its pipe and writes it without blocking: what the pipe
+cannot take yet waits in a buffer that the event loop flushes when the pipe drains (a slow
+worker delays requests, never the event loop). Inference workers take whichever pipe has a
+request. Every request is one packet (see `service.packets`), so workers need no lock between
+them, and a worker killed at any moment leaves the pipes whole for the others.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
-import pickle
-import struct
 import time
-from contextlib import suppress
+from collections import deque
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext
-from multiprocessing.synchronize import Lock
 from queue import Empty
 from typing import Any
 
-HEADER = struct.Struct("!Q")  # payload length, then the pickled request
-PIPE_BYTES = 1 << 20  # Linux's default cap for unprivileged pipes (fs.pipe-max-size)
-
-
-def widen(connection: Connection) -> None:
-    """Give a pipe 1 MiB of buffer instead of 64 KiB, where the OS allows.
-
-    With 64 KiB, one request of 32 series (~60 KB pickled) or a few many-series responses
-    fill the pipe, and the writer then waits for the reader chunk by chunk: the worker stalls
-    while the HTTP server parses JSON and the other way round. Measured at 64 concurrent
-    requests of 32 series: the worker busy 0.64 of a core and 70 requests/s with 64 KiB, 0.97
-    and 130 requests/s with 1 MiB.
-    """
-    with suppress(AttributeError, OSError):  # not Linux, or above the system's cap
-        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-
-def locked_pipes(
-    count: int, context: SpawnContext
-) -> tuple[list[Connection], list[Connection], list[Lock]]:
-    """`count` one-way 1 MiB pipes (read ends, write ends) and a lock for each."""
-    pipes = [context.Pipe(duplex=False) for _ in range(count)]
-    for _, writer in pipes:
-        widen(writer)
-    locks = [context.Lock() for _ in range(count)]
-    return [r for r, _ in pipes], [w for _, w in pipes], locks
+from service.inflight import InFlight
+from service.packets import Spool, packet_pipes, read_packet
 
 
 class _PipeWriter:
@@ -57,47 +30,35 @@ class _PipeWriter:
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.pending = bytearray()  # accepted but not yet in the pipe, in order
+        self.pending: deque[bytes] = deque()  # packets accepted but not yet in the pipe, in order
         os.set_blocking(fd, False)
 
-    def send(self, message: bytes) -> None:
-        if self.pending:  # keep the order: behind what is already waiting
-            self.pending += message
+    def send(self, packet: bytes) -> None:
+        if not self.pending and self._write(packet):
             return
-        try:
-            written = os.write(self.fd, message)
-        except BlockingIOError:
-            written = 0
-        if written == len(message):
-            return
-        self.pending += message[written:]
+        self.pending.append(packet)  # keep the order: behind what is already waiting
+        if len(self.pending) > 1:
+            return  # the flush is already scheduled
         try:
             asyncio.get_running_loop().add_writer(self.fd, self._flush)
         except RuntimeError:  # no event loop (not an HTTP server): just wait for the pipe
             os.set_blocking(self.fd, True)
-            os.write(self.fd, bytes(self.pending))
-            self.pending.clear()
+            while self.pending:
+                os.write(self.fd, self.pending.popleft())
             os.set_blocking(self.fd, False)
 
-    def _flush(self) -> None:
+    def _write(self, packet: bytes) -> bool:
         try:
-            written = os.write(self.fd, self.pending)
+            os.write(self.fd, packet)  # a packet goes in whole or not at all
         except BlockingIOError:
-            return
-        del self.pending[:written]
+            return False
+        return True
+
+    def _flush(self) -> None:
+        while self.pending and self._write(self.pending[0]):
+            self.pending.popleft()
         if not self.pending:
             asyncio.get_running_loop().remove_writer(self.fd)
-
-
-def _read_exactly(fd: int, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("request pipe closed")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 class RequestPipes:
@@ -108,19 +69,39 @@ class RequestPipes:
     """
 
     def __init__(
-        self, readers: list[Connection], writers: list[Connection], locks: list[Lock]
+        self,
+        readers: list[Connection],
+        writers: list[Connection],
+        spool: Spool,
+        in_flight: InFlight | None = None,
     ) -> None:
-        self._readers, self._writers, self._locks = readers, writers, locks
+        self._readers, self._writers, self._spool = readers, writers, spool
+        self.in_flight = in_flight  # the HTTP server's record of requests handed over
         self._writer: tuple[int, int, _PipeWriter] | None = None  # (pid, server id, writer)
         self._next = 0  # where the next get starts looking: no pipe is starved
 
     @classmethod
-    def create(cls, producers: int, context: SpawnContext) -> RequestPipes:
-        """One pipe (and one reader lock) per HTTP server process."""
-        return cls(*locked_pipes(producers, context))
+    def create(
+        cls,
+        producers: int,
+        context: SpawnContext | None = None,
+        spool: Spool | None = None,
+        in_flight: InFlight | None = None,
+    ) -> RequestPipes:
+        """One pipe per HTTP server process.
+
+        Args:
+            producers: how many HTTP server processes put requests.
+            context: unused (the pipes need nothing from the workers' start method); accepted
+                so this reads like the `manager.Queue()` it replaces.
+            spool: where requests too big for one packet wait (default: a temporary directory).
+            in_flight: told of every request handed to the workers.
+        """
+        return cls(*packet_pipes(producers), spool or Spool.temporary(), in_flight)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return RequestPipes, (self._readers, self._writers, self._locks)
+        # Workers get the pipes and the spool; the in-flight record stays in the HTTP servers.
+        return RequestPipes, (self._readers, self._writers, self._spool)
 
     # --- HTTP server side ---------------------------------------------------------------------
 
@@ -129,27 +110,23 @@ class RequestPipes:
         server = int(item[0])
         if self._writer is None or self._writer[:2] != (os.getpid(), server):
             self._writer = (os.getpid(), server, _PipeWriter(self._writers[server].fileno()))
-        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-        self._writer[2].send(HEADER.pack(len(data)) + data)
+        if self.in_flight is not None:
+            self.in_flight.handed_over(item[1])
+        self._writer[2].send(self._spool.pack(item))
 
     # --- inference worker side ----------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """The next request from any pipe; `Empty` after `timeout` seconds (or at once)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        index_of = {reader.fileno(): i for i, reader in enumerate(self._readers)}
+        fds = [reader.fileno() for reader in self._readers]
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            fds = wait(list(index_of), left if block else 0)
-            ready = sorted(index_of[fd] for fd in fds if isinstance(fd, int))
-            for index in self._in_turn(ready):
-                item = self._read(index, wait_for_lock=False)
-                if item is not None:
-                    return item
-            if ready:  # another worker is reading those pipes: queue behind it once
-                item = self._read(ready[0], wait_for_lock=True)
-                if item is not None:
-                    return item
+            ready = {fd for fd in wait(fds, left if block else 0) if isinstance(fd, int)}
+            for fd in self._in_turn(fds, ready):
+                packet = read_packet(fd)
+                if packet is not None:  # else another worker took it first
+                    return self._spool.unpack(packet)
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 raise Empty
 
@@ -157,20 +134,7 @@ class RequestPipes:
         """A request that is already waiting, else `Empty`."""
         return self.get(block=False)
 
-    def _in_turn(self, ready: list[int]) -> list[int]:
-        start = self._next % len(self._readers)
+    def _in_turn(self, fds: list[int], ready: set[int]) -> list[int]:
+        start, count = self._next % len(fds), len(fds)
         self._next += 1
-        return [i for i in ready if i >= start] + [i for i in ready if i < start]
-
-    def _read(self, index: int, wait_for_lock: bool) -> Any:
-        lock, reader = self._locks[index], self._readers[index]
-        if not lock.acquire(block=wait_for_lock, timeout=0.1 if wait_for_lock else None):
-            return None
-        try:
-            if not reader.poll(0):  # another worker took it meanwhile
-                return None
-            fd = reader.fileno()
-            (size,) = HEADER.unpack(_read_exactly(fd, HEADER.size))
-            return pickle.loads(_read_exactly(fd, size))
-        finally:
-            lock.release()
+        return [fds[(start + i) % count] for i in range(count) if fds[(start + i) % count] in ready]

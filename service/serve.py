@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from service.app import build_server
+from service.logs import configure_logging
 from service.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,21 @@ def _stop_children() -> None:
             child.kill()
 
 
+def _registry_client_defaults() -> None:
+    # MLflow's client retries a failed request 7 times with exponential backoff (minutes in
+    # all) and waits 120 s for an answer: one startup attempt or one alias check could hang
+    # that long. The service retries on its own schedule (service.retry), so each request
+    # fails fast. Its download progress bars only clutter a server's log. Values set in the
+    # environment win.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def serve(settings: ServeSettings) -> None:
     """Serve `settings.model_uri` over HTTP until the process is signalled to stop."""
+    configure_logging()
+    _registry_client_defaults()  # before any worker is spawned: they inherit the environment
     with tempfile.TemporaryDirectory(prefix="stackcast-serve-") as runtime:
         server = build_server(settings, Path(runtime))
         os.register_at_fork(after_in_child=_default_signals)

@@ -90,6 +90,11 @@ class ServeSettings(BaseSettings):
     request_timeout: float = Field(
         30.0, gt=0, description="Seconds a request may wait for the model before a 504."
     )
+    startup_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds to keep retrying an unreachable tracking server at start, then fail.",
+    )
 
     @field_validator("api_key")
     @classmethod

@@ -1,49 +1,74 @@
-"""Responses from inference workers to HTTP servers: one pipe per HTTP server, read on its loop.
+"""Responses from inference workers to HTTP servers: one packet pipe per HTTP server.
 
 LitServe's queue transport reads each response with `asyncio.to_thread(queue.get)`: a thread
 hop per response on the HTTP server. Here the event loop watches the pipe's file descriptor
-for as long as the server runs, and drains everything that arrived at once.
+for as long as the server runs, and drains everything that arrived at once. Every response is
+one packet (see `service.packets`), so workers write without a lock between them, and a worker
+killed mid-write cannot leave a torn message for the HTTP server to choke on.
+
+The HTTP server also answers for the workers when they cannot (see `service.inflight`): for
+the requests of a worker the supervisor reports dead, and for requests past their timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-import pickle
+import time
 from collections import deque
 from contextlib import suppress
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext
-from multiprocessing.synchronize import Lock
 from typing import Any
 
 from litserve.transport.base import MessageTransport
 
-from service.request_queue import locked_pipes
+from service.inflight import InFlight, WorkerGone
+from service.packets import Spool, packet_pipes, read_packet, write_packet
 
 WAIT_SECONDS = 1.0  # LitServe's reader loop treats None as "nothing yet" and asks again
+OVERDUE_CHECK_SECONDS = 0.5  # how often the HTTP server looks for requests past their timeout
 
 
 class PipeTransport(MessageTransport):  # type: ignore[misc]
     """`send` from any inference worker; `areceive` by the one HTTP server owning the pipe."""
 
     def __init__(
-        self, readers: list[Connection], writers: list[Connection], locks: list[Lock]
+        self,
+        readers: list[Connection],
+        writers: list[Connection],
+        spool: Spool,
+        in_flight: InFlight | None = None,
     ) -> None:
-        self._readers, self._writers, self._locks = readers, writers, locks
+        self._readers, self._writers, self._spool = readers, writers, spool
+        self.in_flight = in_flight
         self._pending: deque[Any] = deque()
         self._arrived: asyncio.Event | None = None  # set by the loop's reader callback
         self._closed = False
+        self._checked = 0.0  # when overdue requests were last looked for
 
     @classmethod
-    def create(cls, consumers: int, context: SpawnContext) -> PipeTransport:
-        """One pipe (and one writer lock) per HTTP server process."""
-        return cls(*locked_pipes(consumers, context))
+    def create(
+        cls,
+        consumers: int,
+        context: SpawnContext | None = None,
+        spool: Spool | None = None,
+        in_flight: InFlight | None = None,
+    ) -> PipeTransport:
+        """One pipe per HTTP server process (`context` is unused, as in `RequestPipes`)."""
+        return cls(*packet_pipes(consumers), spool or Spool.temporary(), in_flight)
 
     def send(self, item: Any, consumer_id: int) -> None:
-        """Pickle outside the lock; one writer at a time so messages never interleave."""
-        data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
-        with self._locks[consumer_id]:
-            self._writers[consumer_id].send_bytes(data)
+        """One packet; writers need no lock, the kernel keeps each packet whole."""
+        write_packet(self._writers[consumer_id].fileno(), self._spool.pack(item))
+
+    def worker_gone(self, gone: WorkerGone) -> None:
+        """Tell every HTTP server that a worker died (the supervisor, in the main process).
+
+        The dead worker's own messages are all in the pipes already, so each HTTP server reads
+        this after them, and before anything its replacement sends.
+        """
+        for consumer_id in range(len(self._writers)):
+            self.send(gone, consumer_id)
 
     async def areceive(
         self, consumer_id: int, timeout: float | None = None, block: bool = True
@@ -51,6 +76,7 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
         """The next response for this HTTP server, or None after a quiet second."""
         if self._closed:
             raise asyncio.CancelledError("transport closed")
+        self._answer_overdue()
         if not self._pending:
             if self._arrived is None:
                 self._watch(self._readers[consumer_id])
@@ -61,19 +87,37 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
                     await self._arrived.wait()
         return self._pending.popleft() if self._pending else None
 
+    def _answer_overdue(self) -> None:
+        now = time.monotonic()
+        if self.in_flight is None or now - self._checked < OVERDUE_CHECK_SECONDS:
+            return
+        self._checked = now
+        self._pending.extend(self.in_flight.overdue(now))
+
     def _watch(self, reader: Connection) -> None:
         arrived = self._arrived = asyncio.Event()
+        fd = reader.fileno()
 
         def drain() -> None:
-            while reader.poll():
-                self._pending.append(pickle.loads(reader.recv_bytes()))
+            while (packet := read_packet(fd)) is not None:
+                self._receive(self._spool.unpack(packet))
             arrived.set()
 
-        asyncio.get_running_loop().add_reader(reader.fileno(), drain)
+        asyncio.get_running_loop().add_reader(fd, drain)
+
+    def _receive(self, message: Any) -> None:
+        if isinstance(message, WorkerGone):
+            if self.in_flight is not None:
+                self._pending.extend(self.in_flight.worker_gone(message))
+            return
+        if self.in_flight is not None:
+            self.in_flight.observe(message)
+        self._pending.append(message)
 
     def close(self, send_sentinel: bool = True) -> None:
         """Stop receiving (LitServe's shutdown calls this)."""
         self._closed = True
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return PipeTransport, (self._readers, self._writers, self._locks)
+        # Workers get the pipes and the spool; the in-flight record stays in the HTTP servers.
+        return PipeTransport, (self._readers, self._writers, self._spool)
