@@ -17,7 +17,6 @@ from service.errors import validation_error_handler
 from service.inflight import InFlight
 from service.loader import ModelSource, Registry
 from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
-from service.packets import Spool
 from service.request_queue import RequestPipes
 from service.retry import retry_while_unreachable
 from service.schema import RequestLimits, set_request_limits
@@ -50,21 +49,19 @@ class ForecastServer(ls.LitServer):  # type: ignore[misc]
     def __init__(self, api: ForecastAPI, runtime_dir: Path, **kwargs: Any) -> None:
         super().__init__(api, restart_workers=True, **kwargs)
         self.forecast_api = api
-        self.spool_dir = runtime_dir / "spool"
+        self.lock_dir = runtime_dir / "locks"
         self.supervisor: WorkerSupervisor | None = None
 
     def _init_manager(self, num_api_servers: int) -> Any:
         manager = super()._init_manager(num_api_servers)
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        spool = Spool(self.spool_dir)
         # One record per HTTP server process: each forks with its own copy, which its request
         # pipe and its response transport share.
         in_flight = InFlight(self.forecast_api.request_timeout)
         for path in list(self.litapi_request_queues):
             self.litapi_request_queues[path] = RequestPipes.create(
-                num_api_servers, spool=spool, in_flight=in_flight
+                num_api_servers, lock_dir=self.lock_dir, in_flight=in_flight
             )
-        self._transport = PipeTransport.create(num_api_servers, spool=spool, in_flight=in_flight)
+        self._transport = PipeTransport.create(num_api_servers, in_flight=in_flight)
         return manager
 
     def verify_worker_status(self) -> None:
@@ -77,7 +74,7 @@ class ForecastServer(ls.LitServer):  # type: ignore[misc]
             ) from None
 
     def _start_worker_monitoring(self, manager: Any, uvicorn_workers: Any) -> None:
-        self.supervisor = WorkerSupervisor(self, self.forecast_api.state_dir, Spool(self.spool_dir))
+        self.supervisor = WorkerSupervisor(self, self.forecast_api.state_dir)
         self.supervisor.start()
 
     def _perform_graceful_shutdown(

@@ -5,10 +5,10 @@ an inference worker dies its monitor fails the dead worker's requests in the mai
 response buffer, which is empty: the requests wait in the HTTP servers' own buffers (forked
 copies). So a request taken by a worker that then died would wait forever. Each HTTP server
 keeps this record instead, fed by its own request pipe (handed over) and its response pipe
-(started by worker N, answered), and answers for the workers when they cannot:
+(taken by worker N, answered), and answers for the workers when they cannot:
 
-- a worker died (`WorkerGone` arrives on the response pipe): each request it had started
-  gets a 503 at once;
+- a worker died (`WorkerGone` arrives on the response pipe): each request it had taken gets a
+  503 at once;
 - no answer within `request_timeout` (a request lost with a worker in the instant between
   taking it and saying so, or a model too slow): a 504.
 """
@@ -26,6 +26,18 @@ Message = tuple[str, tuple[Any, LitAPIStatus, LoopResponseType, int | None]]
 
 
 @dataclass(frozen=True)
+class Taken:
+    """Sent by inference worker `worker_id`: it took these requests off the request pipe.
+
+    LitServe's own protocol sends a `START` message per request; one message for all the
+    requests a worker took in one go costs the HTTP server one wake-up instead of dozens.
+    """
+
+    worker_id: int
+    uids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WorkerGone:
     """Sent by the supervisor to every HTTP server when inference worker `worker_id` died."""
 
@@ -39,7 +51,7 @@ class InFlight:
     def __init__(self, timeout: float | None) -> None:
         self.timeout = timeout  # seconds until a 504; None: no limit
         self._since: dict[str, float] = {}  # uid -> when it was handed over, in that order
-        self._worker: dict[str, int] = {}  # uid -> the worker that started it
+        self._worker: dict[str, int] = {}  # uid -> the worker that took it
 
     def __len__(self) -> int:
         return len(self._since)
@@ -48,18 +60,24 @@ class InFlight:
         """A request was put on the request pipe."""
         self._since[uid] = time.monotonic()
 
-    def observe(self, message: Message) -> None:
-        """A worker's message: `START` names the worker, anything else answers the request."""
+    def taken(self, taken: Taken) -> None:
+        """A worker says which requests it holds."""
+        for uid in taken.uids:
+            if uid in self._since:  # not answered for it already
+                self._worker[uid] = taken.worker_id
+
+    def answered(self, message: Message) -> None:
+        """A worker's answer (or LitServe `START`, which names the worker) for one request."""
         uid, (_, status, _, worker_id) = message
         if status == LitAPIStatus.START:
-            if uid in self._since and worker_id is not None:
-                self._worker[uid] = int(worker_id)
+            if worker_id is not None:
+                self.taken(Taken(int(worker_id), (uid,)))
             return
         self._since.pop(uid, None)
         self._worker.pop(uid, None)
 
     def worker_gone(self, gone: WorkerGone) -> list[Message]:
-        """503 answers for every request the dead worker had started."""
+        """503 answers for every request the dead worker had taken."""
         lost = [uid for uid, worker in self._worker.items() if worker == gone.worker_id]
         detail = (
             f"the inference worker serving this request (pid {gone.pid}) died; "

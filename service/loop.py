@@ -16,8 +16,9 @@ runs the same hooks in the same order with LitServe's own response protocol, and
   worker busy at the same time, instead of one huge pass the HTTP servers wait on;
 - answers a request that waited in the queue longer than the server's timeout with a 504, as
   LitServe does;
-- tells the HTTP server which worker took a request (LitServe's `START`) as soon as it takes it,
-  not once the batch is collected: if the worker dies, its requests are failed at once (see
+- tells each HTTP server which requests the worker took (one `Taken` message for all it took
+  in one go, instead of LitServe's `START` per request) before it waits for more or starts
+  the forward pass: if the worker dies, its requests are failed at once (see
   `service.inflight`).
 """
 
@@ -33,6 +34,8 @@ from fastapi import HTTPException
 from litserve.callbacks import EventTypes
 from litserve.loops.base import LitLoop
 from litserve.utils import LitAPIStatus, LoopResponseType, PickleableHTTPException
+
+from service.inflight import Taken
 
 logger = logging.getLogger(__name__)
 
@@ -98,29 +101,44 @@ class ForecastLoop(LitLoop):  # type: ignore[misc]
 
     def _collect(self, lit_api: Any, request_queue: Any, transport: Any) -> list[Any] | None:
         items: list[Any] = []
+        unannounced: list[Any] = []
         deadline = None
         weight = 0
         while len(items) < lit_api.max_batch_size and weight < self.max_batch_weight:
-            if deadline is None:
-                timeout: float | None = IDLE_WAIT
-            else:
-                timeout = deadline - time.monotonic()
             try:
-                if timeout is not None and timeout <= 0:
-                    item = request_queue.get_nowait()  # time is up: only what is queued
-                else:
-                    item = request_queue.get(timeout=timeout)
+                item = request_queue.get_nowait()
             except Empty:
-                break
+                # About to wait: first say which requests this worker holds (see Taken).
+                self._announce(transport, unannounced)
+                timeout = IDLE_WAIT if deadline is None else deadline - time.monotonic()
+                if timeout <= 0:  # time is up and nothing more is queued
+                    break
+                try:
+                    item = request_queue.get(timeout=timeout)
+                except Empty:
+                    break
             if item == STOP:
                 return None
-            # At once, so that the HTTP server knows whose the request is if this worker dies.
-            self.put_response(transport, item[0], item[1], (), LitAPIStatus.START, REGULAR)
             items.append(item)
+            unannounced.append(item)
             weight += self.weigh(item[3])
             if deadline is None:
                 deadline = time.monotonic() + lit_api.batch_timeout
+        self._announce(transport, unannounced)
         return items
+
+    def _announce(self, transport: Any, items: list[Any]) -> None:
+        """Tell each HTTP server which of its requests this worker took, in one message each.
+
+        If the worker dies now, the HTTP servers fail those requests at once (see
+        `service.inflight`); LitServe's own `START` per request would cost as many messages.
+        """
+        if items and self._restart_workers:
+            worker_id = int(self.worker_id or 0)
+            for queue_id in {item[0] for item in items}:
+                uids = tuple(item[1] for item in items if item[0] == queue_id)
+                transport.send(Taken(worker_id, uids), consumer_id=queue_id)
+        items.clear()
 
     def _serve(
         self, lit_api: Any, pending: list[Any], transport: Any, callback_runner: Any

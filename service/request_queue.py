@@ -1,4 +1,4 @@
-"""Requests from HTTP servers to inference workers: one packet pipe per HTTP server, no lock.
+"""Requests from HTTP servers to inference workers: one packet pipe per HTTP server.
 
 `multiprocessing.Queue.put` hands each request to a feeder thread that pickles and writes it.
 In an HTTP server that thread fights the event loop for the GIL on every request; a prototype
@@ -6,23 +6,39 @@ that wrote from the event loop itself used about 7% less CPU per request in the 
 (see BENCHMARKS.md). Each HTTP server owns its pipe and writes it without blocking: what the pipe
 cannot take yet waits in a buffer that the event loop flushes when the pipe drains (a slow
 worker delays requests, never the event loop). Inference workers take whichever pipe has a
-request. Every request is one packet (see `service.packets`), so workers need no lock between
-them, and a worker killed at any moment leaves the pipes whole for the others.
+request.
+
+A worker reads one request (its one packet, or all its pieces) while holding the pipe's lock:
+an `flock` on a file, which the kernel releases when the holder dies, so a worker killed while
+reading cannot leave the pipe locked. Pieces it had not read yet are recognised by the next
+reader (they do not start with a first piece) and dropped; see `service.packets`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import fcntl
+import logging
 import os
+import shutil
+import tempfile
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnContext
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
 from service.inflight import InFlight
-from service.packets import Spool, packet_pipes, read_packet
+from service.packets import join, packet_pipes, piece_header, pieces, read_packet
+
+logger = logging.getLogger(__name__)
+
+PIECE_WAIT = 10.0  # seconds a reader waits for the rest of a request before giving it up
 
 
 class _PipeWriter:
@@ -33,12 +49,13 @@ class _PipeWriter:
         self.pending: deque[bytes] = deque()  # packets accepted but not yet in the pipe, in order
         os.set_blocking(fd, False)
 
-    def send(self, packet: bytes) -> None:
-        if not self.pending and self._write(packet):
-            return
-        self.pending.append(packet)  # keep the order: behind what is already waiting
-        if len(self.pending) > 1:
-            return  # the flush is already scheduled
+    def send(self, packets: list[bytes]) -> None:
+        waiting = bool(self.pending)
+        for packet in packets:
+            if self.pending or not self._write(packet):
+                self.pending.append(packet)  # keep the order: behind what is already waiting
+        if not self.pending or waiting:
+            return  # all written, or a flush is already scheduled
         try:
             asyncio.get_running_loop().add_writer(self.fd, self._flush)
         except RuntimeError:  # no event loop (not an HTTP server): just wait for the pipe
@@ -72,12 +89,13 @@ class RequestPipes:
         self,
         readers: list[Connection],
         writers: list[Connection],
-        spool: Spool,
+        lock_dir: Path,
         in_flight: InFlight | None = None,
     ) -> None:
-        self._readers, self._writers, self._spool = readers, writers, spool
+        self._readers, self._writers, self.lock_dir = readers, writers, lock_dir
         self.in_flight = in_flight  # the HTTP server's record of requests handed over
         self._writer: tuple[int, int, _PipeWriter] | None = None  # (pid, server id, writer)
+        self._locks: tuple[int, list[int]] | None = None  # (pid, one lock file per pipe)
         self._next = 0  # where the next get starts looking: no pipe is starved
 
     @classmethod
@@ -85,7 +103,7 @@ class RequestPipes:
         cls,
         producers: int,
         context: SpawnContext | None = None,
-        spool: Spool | None = None,
+        lock_dir: Path | None = None,
         in_flight: InFlight | None = None,
     ) -> RequestPipes:
         """One pipe per HTTP server process.
@@ -94,14 +112,18 @@ class RequestPipes:
             producers: how many HTTP server processes put requests.
             context: unused (the pipes need nothing from the workers' start method); accepted
                 so this reads like the `manager.Queue()` it replaces.
-            spool: where requests too big for one packet wait (default: a temporary directory).
+            lock_dir: where the pipes' lock files go (default: a temporary directory).
             in_flight: told of every request handed to the workers.
         """
-        return cls(*packet_pipes(producers), spool or Spool.temporary(), in_flight)
+        if lock_dir is None:
+            lock_dir = Path(tempfile.mkdtemp(prefix="stackcast-locks-"))
+            atexit.register(shutil.rmtree, lock_dir, ignore_errors=True)
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        return cls(*packet_pipes(producers), lock_dir, in_flight)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Workers get the pipes and the spool; the in-flight record stays in the HTTP servers.
-        return RequestPipes, (self._readers, self._writers, self._spool)
+        # Workers get the pipes; the in-flight record stays in the HTTP servers.
+        return RequestPipes, (self._readers, self._writers, self.lock_dir)
 
     # --- HTTP server side ---------------------------------------------------------------------
 
@@ -112,7 +134,7 @@ class RequestPipes:
             self._writer = (os.getpid(), server, _PipeWriter(self._writers[server].fileno()))
         if self.in_flight is not None:
             self.in_flight.handed_over(item[1])
-        self._writer[2].send(self._spool.pack(item))
+        self._writer[2].send(pieces(item))
 
     # --- inference worker side ----------------------------------------------------------------
 
@@ -123,10 +145,19 @@ class RequestPipes:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             ready = {fd for fd in wait(fds, left if block else 0) if isinstance(fd, int)}
-            for fd in self._in_turn(fds, ready):
-                packet = read_packet(fd)
-                if packet is not None:  # else another worker took it first
-                    return self._spool.unpack(packet)
+            busy = []  # ready, but another worker is reading them
+            for index in self._in_turn(fds, ready):
+                with self._lock(index, wait=False) as mine:
+                    packets = self._take(fds[index]) if mine else None
+                if packets:
+                    return join(packets)  # unpickled outside the lock
+                if not mine:
+                    busy.append(index)
+            if busy and block:  # queue behind that worker once, rather than spin
+                with self._lock(busy[0], wait=True):
+                    packets = self._take(fds[busy[0]])
+                if packets:
+                    return join(packets)
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 raise Empty
 
@@ -137,4 +168,54 @@ class RequestPipes:
     def _in_turn(self, fds: list[int], ready: set[int]) -> list[int]:
         start, count = self._next % len(fds), len(fds)
         self._next += 1
-        return [fds[(start + i) % count] for i in range(count) if fds[(start + i) % count] in ready]
+        order = [(start + i) % count for i in range(count)]
+        return [index for index in order if fds[index] in ready]
+
+    @contextmanager
+    def _lock(self, index: int, wait: bool) -> Iterator[bool]:
+        if self._locks is None or self._locks[0] != os.getpid():  # flock is per open file
+            paths = [self.lock_dir / f"requests-{i}.lock" for i in range(len(self._readers))]
+            self._locks = (os.getpid(), [os.open(p, os.O_RDWR | os.O_CREAT) for p in paths])
+        fd = self._locks[1][index]
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _take(self, fd: int) -> list[bytes] | None:
+        """The packets of one whole request from `fd`, or None; the caller holds its lock."""
+        dropped = 0
+        try:
+            while (packet := read_packet(fd)) is not None:
+                header = piece_header(packet)
+                if header is None:
+                    return [packet]
+                pid, number, index, count = header
+                if index != 0:  # the rest of a request whose reader died
+                    dropped += 1
+                    continue
+                return self._rest(fd, packet, pid, number, count)
+            return None
+        finally:
+            if dropped:
+                logger.warning("dropped %d pieces of a request whose reader died", dropped)
+
+    def _rest(self, fd: int, first: bytes, pid: int, number: int, count: int) -> list[bytes] | None:
+        parts, deadline = [first], time.monotonic() + PIECE_WAIT
+        while len(parts) < count:  # the HTTP server may still be writing them
+            packet = read_packet(fd)
+            if packet is None:
+                if not wait([fd], max(0.0, deadline - time.monotonic())):
+                    logger.error("gave up a request: %d of its %d pieces came", len(parts), count)
+                    return None
+                continue
+            if piece_header(packet) != (pid, number, len(parts), count):  # cannot happen
+                logger.error("gave up a request: its pieces are interrupted by another message")
+                return None
+            parts.append(packet)
+        return parts

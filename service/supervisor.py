@@ -27,7 +27,6 @@ from typing import Any
 from litserve.utils import WorkerSetupStatus
 
 from service.inflight import WorkerGone
-from service.packets import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +41,12 @@ class WorkerSupervisor(threading.Thread):
     Args:
         server: the running `ForecastServer` (its workers, their status, the transport).
         state_dir: where workers publish `worker-<pid>.json`.
-        spool: the spool of the server's pipes (a dead worker's unread files are deleted).
     """
 
-    def __init__(self, server: Any, state_dir: Path, spool: Spool) -> None:
+    def __init__(self, server: Any, state_dir: Path) -> None:
         super().__init__(name="stackcast-worker-supervisor", daemon=True)
         self.server = server
         self.state_dir = state_dir
-        self.spool = spool
         self._lock = threading.Lock()  # held while a worker is replaced
         self._stopping = False
         self._born = {index: time.monotonic() for index in range(len(server.inference_workers))}
@@ -80,7 +77,6 @@ class WorkerSupervisor(threading.Thread):
         pid = int(dead.pid or 0)
         logger.error("inference worker %d (pid %d) %s; restarting it", index, pid, _died(dead))
         (self.state_dir / f"worker-{pid}.json").unlink(missing_ok=True)
-        self.spool.forget(pid)
         self.server._transport.worker_gone(WorkerGone(index, pid))
         delay = self._delay(index)
         if delay:

@@ -2,9 +2,9 @@
 
 LitServe's queue transport reads each response with `asyncio.to_thread(queue.get)`: a thread
 hop per response on the HTTP server. Here the event loop watches the pipe's file descriptor
-for as long as the server runs, and drains everything that arrived at once. Every response is
-one packet (see `service.packets`), so workers write without a lock between them, and a worker
-killed mid-write cannot leave a torn message for the HTTP server to choke on.
+for as long as the server runs, and drains everything that arrived at once. Responses travel
+as packets (see `service.packets`), so workers write without a lock between them, and a worker
+killed mid-write leaves at most an unfinished message, dropped when its death is reported.
 
 The HTTP server also answers for the workers when they cannot (see `service.inflight`): for
 the requests of a worker the supervisor reports dead, and for requests past their timeout.
@@ -22,8 +22,8 @@ from typing import Any
 
 from litserve.transport.base import MessageTransport
 
-from service.inflight import InFlight, WorkerGone
-from service.packets import Spool, packet_pipes, read_packet, write_packet
+from service.inflight import InFlight, Taken, WorkerGone
+from service.packets import Assembler, packet_pipes, pieces, read_packet, write_packet
 
 WAIT_SECONDS = 1.0  # LitServe's reader loop treats None as "nothing yet" and asks again
 OVERDUE_CHECK_SECONDS = 0.5  # how often the HTTP server looks for requests past their timeout
@@ -36,11 +36,11 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
         self,
         readers: list[Connection],
         writers: list[Connection],
-        spool: Spool,
         in_flight: InFlight | None = None,
     ) -> None:
-        self._readers, self._writers, self._spool = readers, writers, spool
+        self._readers, self._writers = readers, writers
         self.in_flight = in_flight
+        self._assembler = Assembler()
         self._pending: deque[Any] = deque()
         self._arrived: asyncio.Event | None = None  # set by the loop's reader callback
         self._closed = False
@@ -51,15 +51,16 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
         cls,
         consumers: int,
         context: SpawnContext | None = None,
-        spool: Spool | None = None,
         in_flight: InFlight | None = None,
     ) -> PipeTransport:
         """One pipe per HTTP server process (`context` is unused, as in `RequestPipes`)."""
-        return cls(*packet_pipes(consumers), spool or Spool.temporary(), in_flight)
+        return cls(*packet_pipes(consumers), in_flight)
 
     def send(self, item: Any, consumer_id: int) -> None:
-        """One packet; writers need no lock, the kernel keeps each packet whole."""
-        write_packet(self._writers[consumer_id].fileno(), self._spool.pack(item))
+        """Packets the kernel keeps whole; writers need no lock between them."""
+        fd = self._writers[consumer_id].fileno()
+        for packet in pieces(item):
+            write_packet(fd, packet)
 
     def worker_gone(self, gone: WorkerGone) -> None:
         """Tell every HTTP server that a worker died (the supervisor, in the main process).
@@ -100,18 +101,25 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
 
         def drain() -> None:
             while (packet := read_packet(fd)) is not None:
-                self._receive(self._spool.unpack(packet))
+                complete, message = self._assembler.feed(packet)
+                if complete:
+                    self._receive(message)
             arrived.set()
 
         asyncio.get_running_loop().add_reader(fd, drain)
 
     def _receive(self, message: Any) -> None:
+        if isinstance(message, Taken):  # for the in-flight record only: LitServe has no use
+            if self.in_flight is not None:
+                self.in_flight.taken(message)
+            return
         if isinstance(message, WorkerGone):
+            self._assembler.forget(message.pid)
             if self.in_flight is not None:
                 self._pending.extend(self.in_flight.worker_gone(message))
             return
         if self.in_flight is not None:
-            self.in_flight.observe(message)
+            self.in_flight.answered(message)
         self._pending.append(message)
 
     def close(self, send_sentinel: bool = True) -> None:
@@ -119,5 +127,5 @@ class PipeTransport(MessageTransport):  # type: ignore[misc]
         self._closed = True
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Workers get the pipes and the spool; the in-flight record stays in the HTTP servers.
-        return PipeTransport, (self._readers, self._writers, self._spool)
+        # Workers get the pipes; the in-flight record stays in the HTTP servers.
+        return PipeTransport, (self._readers, self._writers)

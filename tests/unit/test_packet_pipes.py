@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from queue import Empty
 from typing import Any
@@ -13,12 +15,13 @@ from typing import Any
 import pytest
 from litserve.utils import LitAPIStatus, LoopResponseType
 
-from service.packets import PACKET_BYTES, Spool
+from service.inflight import WorkerGone
+from service.packets import PACKET_BYTES, Assembler, pieces, read_packet
 from service.request_queue import RequestPipes
 from service.transport import PipeTransport
 
 SPAWN = multiprocessing.get_context("spawn")
-BIG = 3 << 20  # 3 MiB: a spooled body, three times what the pipe holds
+BIG = 3 << 20  # 3 MiB: three times what the pipe holds
 
 
 def _request(n: int, points: int) -> tuple[Any, ...]:
@@ -39,7 +42,7 @@ def _read_forever(pipes: RequestPipes, ready: Any) -> None:
 def test_a_reader_killed_mid_stream_leaves_every_other_request_whole(tmp_path: Any) -> None:
     # With one lock per pipe held while reading (and unpickling), this hung: the dead reader
     # kept the lock, and nothing was ever read from that pipe again.
-    pipes = RequestPipes.create(1, spool=Spool(tmp_path))
+    pipes = RequestPipes.create(1, lock_dir=tmp_path)
     sent = 0
     for _ in range(3):  # a reader busy with big and small requests, killed mid-way
         ready = SPAWN.Event()
@@ -53,17 +56,39 @@ def test_a_reader_killed_mid_stream_leaves_every_other_request_whole(tmp_path: A
         os.kill(int(victim.pid or 0), signal.SIGKILL)
         victim.join(timeout=10)
     last = _request(sent, 10)
-    pipes.put(last)
+    writer = threading.Thread(target=pipes.put, args=(last,))  # the pipe may be full
+    writer.start()
     got = []
     while True:  # the survivor (this process) reads what is left, never stuck, never garbage
         try:
             got.append(pipes.get(timeout=5))
         except Empty:
             break
+    writer.join(timeout=10)
     assert got and got[-1] == last
     assert all(_whole(item) for item in got)
     numbers = [int(item[1].removeprefix("uid-")) for item in got]
     assert numbers == sorted(set(numbers))  # in order, none twice
+
+
+def _hold_the_lock(pipes: RequestPipes, holding: Any) -> None:
+    with pipes._lock(0, wait=True):
+        holding.set()
+        time.sleep(600)
+
+
+def test_a_reader_killed_holding_the_lock_does_not_lock_the_others_out(tmp_path: Any) -> None:
+    pipes = RequestPipes.create(1, lock_dir=tmp_path)
+    holding = SPAWN.Event()
+    victim = SPAWN.Process(target=_hold_the_lock, args=(pipes, holding))
+    victim.start()
+    assert holding.wait(timeout=60)
+    pipes.put(_request(1, 10))
+    with pytest.raises(Empty):  # locked out while the holder lives...
+        pipes.get_nowait()
+    os.kill(int(victim.pid or 0), signal.SIGKILL)
+    victim.join(timeout=10)
+    assert pipes.get(timeout=5) == _request(1, 10)  # ...and not a moment after it died
 
 
 def _answer_forever(transport: PipeTransport, size: int) -> None:
@@ -73,8 +98,8 @@ def _answer_forever(transport: PipeTransport, size: int) -> None:
         n += 1
 
 
-def test_a_writer_killed_mid_response_leaves_the_response_pipe_readable(tmp_path: Any) -> None:
-    transport = PipeTransport.create(1, spool=Spool(tmp_path))
+def test_a_writer_killed_mid_response_leaves_the_response_pipe_readable() -> None:
+    transport = PipeTransport.create(1)
     received: list[Any] = []
 
     async def http_server() -> None:
@@ -92,7 +117,14 @@ def test_a_writer_killed_mid_response_leaves_the_response_pipe_readable(tmp_path
         for victim in victims:  # killed while writing, most likely
             os.kill(int(victim.pid or 0), signal.SIGKILL)
             victim.join(timeout=10)
-        transport.send(("after", (b"ok", LitAPIStatus.OK, LoopResponseType.REGULAR, 1)), 0)
+        after = ("after", (b"ok", LitAPIStatus.OK, LoopResponseType.REGULAR, 1))
+
+        def supervisor() -> None:  # in a thread: the pipe may be full until we read again
+            for victim in victims:
+                transport.worker_gone(WorkerGone(0, int(victim.pid or 0)))
+            transport.send(after, 0)
+
+        threading.Thread(target=supervisor).start()
         while True:
             message = await transport.areceive(0)
             if message is not None:
@@ -102,18 +134,35 @@ def test_a_writer_killed_mid_response_leaves_the_response_pipe_readable(tmp_path
 
     asyncio.run(asyncio.wait_for(http_server(), timeout=60))
     assert received[-1][0] == "after"
+    assert transport._assembler._parts == {}  # the dead writers' unfinished pieces: dropped
     for uid, (body, status, _, _) in received[:-1]:
         assert uid.startswith("w-") and status == LitAPIStatus.OK
         assert set(body) == {ord("r")}  # whole bodies only: nothing torn, nothing mixed
 
 
-def test_a_message_that_fits_one_packet_is_not_spooled(tmp_path: Any) -> None:
-    spool = Spool(tmp_path)
-    small, big = spool.pack(_request(1, 10)), spool.pack(_request(2, PACKET_BYTES // 8))
-    assert len(small) <= PACKET_BYTES and len(big) <= PACKET_BYTES
-    assert len(list(tmp_path.iterdir())) == 1  # only the big one has a file
-    assert spool.unpack(small) == _request(1, 10)
-    assert spool.unpack(big) == _request(2, PACKET_BYTES // 8)
-    assert list(tmp_path.iterdir()) == []  # read once, then deleted
-    with pytest.raises(ValueError, match="not a message packet"):
-        spool.unpack(b"Xgarbage")
+def test_pieces_left_by_a_reader_that_died_mid_request_are_dropped(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipes = RequestPipes.create(1, lock_dir=tmp_path)
+    big, small = _request(0, 2000), _request(1, 10)  # 2000 points: 5 pieces
+    pipes.put(big)
+    pipes.put(small)
+    assert read_packet(pipes._readers[0].fileno()) is not None  # a reader takes one piece, dies
+    with caplog.at_level(logging.WARNING, logger="service.request_queue"):
+        assert pipes.get(timeout=1) == small
+    assert "dropped 4 pieces of a request whose reader died" in caplog.text
+    pipes.put(big)
+    assert pipes.get(timeout=1) == big  # and the pipe goes on whole
+
+
+def test_pieces_of_interleaved_big_responses_are_joined_and_a_dead_writers_dropped() -> None:
+    first = ("a", b"x" * (3 * PACKET_BYTES))
+    second = ("b", b"y" * (2 * PACKET_BYTES))
+    a, b = pieces(first), pieces(second)
+    assert len(a) == 4 and len(b) == 3 and all(len(p) <= PACKET_BYTES for p in a + b)
+    assembler = Assembler()
+    done = [assembler.feed(p) for p in (a[0], b[0], a[1], b[1], a[2], b[2], a[3])]
+    assert [message for complete, message in done if complete] == [second, first]
+    assert assembler.feed(a[0]) == (False, None)  # a writer dies after one piece...
+    assert assembler.forget(os.getpid()) == 1  # ...and its death is reported
+    assert assembler.feed(pieces("small")[0]) == (True, "small")
