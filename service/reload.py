@@ -42,7 +42,7 @@ class AliasWatcher(threading.Thread):
         self._incompatible = incompatible
         self._refused: set[str] = set()
         self._outage = False  # the last check could not reach the tracking server
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def _reachable(self) -> None:
         if self._outage:
@@ -51,11 +51,11 @@ class AliasWatcher(threading.Thread):
 
     def stop(self) -> None:
         """End the polling loop (after the current check)."""
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         """Poll until stopped."""
-        while not self._stop.wait(self.interval):
+        while not self._stopping.wait(self.interval):
             self.check()
 
     def check(self) -> bool:

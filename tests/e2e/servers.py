@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+
+def mlflow_server_command(backend_store_uri: str, artifacts: Path, port: int) -> list[str]:
+    """`mlflow server` on 127.0.0.1:`port`, one worker, serving artifacts from `artifacts`."""
+    return [
+        str(Path(sys.executable).with_name("mlflow")),
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(artifacts),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--allowed-hosts",
+        f"127.0.0.1:{port},localhost:{port}",
+    ]
 
 
 def free_port() -> int:

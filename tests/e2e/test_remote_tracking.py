@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.servers import free_port, running_server
+from tests.e2e.servers import free_port, mlflow_server_command, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -19,23 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def tracking_server(postgres_db: str, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--backend-store-uri",
-        postgres_db,
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(tmp_path / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--allowed-hosts",
-        f"127.0.0.1:{port},localhost:{port}",
-    ]
+    command = mlflow_server_command(postgres_db, tmp_path / "artifacts", port)
     url = f"http://127.0.0.1:{port}"
     with running_server(command, f"{url}/health", tmp_path / "server.log"):
         yield url

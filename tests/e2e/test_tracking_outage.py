@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from mlflow.tracking import MlflowClient
 
 from models import StackedRNNForecaster
 from tests.conftest import ServedStore
-from tests.e2e.servers import free_port, running_server
+from tests.e2e.servers import free_port, mlflow_server_command, running_server
 from tests.service_helpers import serve_command, serve_env
 
 pytestmark = pytest.mark.slow
@@ -32,23 +31,9 @@ NAME = "remote"
 @contextmanager
 def tracking_server(directory: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     """`mlflow server` on sqlite in `directory`, proxying artifacts; stopped on exit."""
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{directory / 'mlflow.db'}",
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(directory / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--allowed-hosts",
-        f"127.0.0.1:{port}",
-    ]
+    command = mlflow_server_command(
+        f"sqlite:///{directory / 'mlflow.db'}", directory / "artifacts", port
+    )
     url = f"http://127.0.0.1:{port}"
     log = directory / f"mlflow-{time.monotonic_ns()}.log"
     with running_server(command, f"{url}/health", log) as process:
