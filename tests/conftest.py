@@ -54,6 +54,11 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    # An experiment made active by an earlier test (mlflow.set_experiment) names an id in
+    # another store; runs started here must fall back to this store's default experiment.
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     yield uri
     if mlflow.active_run() is not None:
         mlflow.end_run()

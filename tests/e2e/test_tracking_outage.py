@@ -64,8 +64,9 @@ def register_remote(store: ServedStore, url: str) -> None:
     model = StackedRNNForecaster(store.config)
     example = np.random.default_rng(0).uniform(1, 100, (2, store.config.input_size))
     with tracking_at(url):
-        mlflow.set_experiment("outage")
-        with mlflow.start_run():
+        # An explicit experiment, not mlflow.set_experiment: that would leave a process-wide
+        # active experiment id behind for later tests on other stores.
+        with mlflow.start_run(experiment_id=mlflow.create_experiment("outage")):
             uri = log_forecaster(model, example.astype(np.float32), "model")
         version = mlflow.register_model(uri, NAME).version
         MlflowClient().set_registered_model_alias(NAME, "champion", version)
