@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch first: the CPU build. A local wheel (find-links) or PyTorch's CPU index; an
 # unconstrained `pip install torch` would pull the CUDA build (several GB).
-TORCH_SPEC ?= torch>=2.4,<2.14
+TORCH_SPEC ?= torch>=2.6,<2.14
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: setup demo serve bench-serve bench-train test lint ui clean

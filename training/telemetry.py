@@ -13,8 +13,9 @@ steps it records
 
 Every epoch it logs the spectral radius and largest singular value of each layer's W_hh
 (max over gate blocks; `whh/l{k}/...`). Every step it checks the loss: a NaN or infinite
-loss stops training at once with `NonFiniteLossError`, naming the step, the last gradient
-norms and the checkpoint that is kept.
+loss stops training with `NonFiniteLossError`, naming the step, the last gradient norms and
+the checkpoint that is kept; at once on the CPU, one step later on a GPU, whose loss is read
+without waiting for the device (`training/loss_watch.py`), and always before validation.
 
 At the end, `verdict` reads the maps: `exploding` if the median decay ratio of the bottom or
 top layer is above `exploding_ratio` (gradients grow going back in time) or the loss went
@@ -29,6 +30,7 @@ averaged gradients; the map probes rank 0's batch).
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.optim import Optimizer
 
 from models import init_report
+from training.loss_watch import LossWatch, StepLoss
 from training.module import ForecastModule
 
 
@@ -162,6 +165,7 @@ class GradientTelemetry(Callback):
     nonfinite: str | None = None
     _step: int = field(default=0, init=False)
     _pending: list[tuple[int, dict[str, float]]] = field(default_factory=list, init=False)
+    _losses: LossWatch = field(default_factory=LossWatch, init=False)
 
     def __post_init__(self) -> None:
         if self.every_n_steps < 1 or self.probe_size < 1:
@@ -233,21 +237,31 @@ class GradientTelemetry(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        """Stop at once on a NaN or infinite loss (on every rank, if any rank's loss is)."""
+        """Stop on a NaN or infinite loss (on every rank, if any rank's loss is)."""
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        finite = loss is None or bool(torch.isfinite(loss))
-        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
+        if loss is None:  # the module skipped this step
+            known = self._losses.settle()
+        else:
+            known = self._losses.push(loss, self._step, trainer.current_epoch, batch_idx)
+        self._stop_if_nonfinite(trainer, known)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The last step's loss is read before its weights are validated (and checkpointed)."""
+        self._stop_if_nonfinite(trainer, self._losses.settle())
+
+    def _stop_if_nonfinite(self, trainer: L.Trainer, known: StepLoss | None) -> None:
+        bad = known is not None and not math.isfinite(known.value)
+        if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return
-        if loss is None or finite:  # another rank's loss went non-finite
+        if known is None or not bad:  # another rank's loss went non-finite
             self.nonfinite = f"a non-finite loss on another rank at step {self._step}"
             raise NonFiniteLossError(f"training stopped: {self.nonfinite}")
-        step = self._step
-        self.nonfinite = f"loss {float(loss)} at step {step}"
+        self.nonfinite = f"loss {known.value} at step {known.step}"
         norms = ", ".join(f"{k}={v:.3g}" for k, v in self.last_weight_norms.items())
         checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "") or "none yet"
         raise NonFiniteLossError(
-            f"training stopped: loss is {float(loss)} at step {step} (epoch "
-            f"{trainer.current_epoch}, batch {batch_idx}); last gradient norms (step "
+            f"training stopped: loss is {known.value} at step {known.step} (epoch "
+            f"{known.epoch}, batch {known.batch_idx}); last gradient norms (step "
             f"{self.last_weight_norms_step}): {norms or 'none recorded'}; kept checkpoint: "
             f"{checkpoint}"
         )
@@ -266,8 +280,9 @@ class GradientTelemetry(Callback):
         self._flush(trainer)  # the epoch's metrics; Lightning saves the checkpoint after this hook
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Log what is still held (training that ended within an epoch)."""
+        """Log what is still held (training that ended within an epoch); read the last loss."""
         self._flush(trainer)
+        self._stop_if_nonfinite(trainer, self._losses.settle())
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
