@@ -129,9 +129,10 @@ class ForecastModule(L.LightningModule):
         The statistics accumulate on the device (no host sync, no per-step logging call) and
         are logged once per epoch by `on_train_epoch_end`.
         """
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if not grads:
+        params = [p for p in self.parameters() if p.grad is not None]
+        if not params:
             return
+        grads = [p.grad for p in params if p.grad is not None]
         before = get_total_norm(grads)  # foreach: one kernel per dtype and device
         if gradient_clip_algorithm == "value" and gradient_clip_val is not None:
             clipped = torch.stack([g.abs().max() for g in grads]).max() > gradient_clip_val
@@ -140,7 +141,7 @@ class ForecastModule(L.LightningModule):
         elif gradient_clip_val is not None:
             # What Lightning's precision plugins call for norm clipping (AMP has unscaled the
             # gradients by now), on the norm we already have instead of a second pass.
-            clip_grads_with_norm_(grads, gradient_clip_val, before)
+            clip_grads_with_norm_(params, gradient_clip_val, before)
             after = before * (gradient_clip_val / (before + 1e-6)).clamp(max=1.0)
             clipped = before > gradient_clip_val
         else:
