@@ -54,8 +54,6 @@ class ForecastModule(L.LightningModule):
         self._val_smape: list[torch.Tensor] = []
         self._val_mase: list[torch.Tensor] = []
         self._clip_stats: torch.Tensor | None = None  # see configure_gradient_clipping
-        self._train_loss: torch.Tensor | None = None  # sum of loss x rows this epoch
-        self._train_rows = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw-scale forecast, (B, T) -> (B, horizon)."""
@@ -84,13 +82,10 @@ class ForecastModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         """One optimizer step's loss."""
         loss, _ = self.model_step(batch)
-        # The epoch's mean loss accumulates on the device and is logged once, at the epoch's
-        # end: `self.log(on_epoch=True)` per step costs ~2% of a CPU step in Lightning's
-        # bookkeeping (bench/train.py's profile).
-        rows = len(batch[0])
-        weighted = loss.detach() * rows
-        self._train_loss = weighted if self._train_loss is None else self._train_loss + weighted
-        self._train_rows += rows
+        # Lightning sends the epoch mean to the loggers before the epoch's checkpoint is saved
+        # (a value logged in on_train_epoch_end would go after it, and be lost to `--resume`
+        # if the process died in between). sync_dist: one reduce per epoch under DDP.
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
@@ -155,17 +150,11 @@ class ForecastModule(L.LightningModule):
         stats[5] += 1
 
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's mean training loss and its clipping statistics.
+        """Log the epoch's clipping statistics (means over steps, and maxima).
 
-        `train/loss` is the row-weighted mean of this rank's batches; `sync_dist` averages it
-        over ranks (equal step counts, one reduce per epoch). Under DDP the gradients are
-        already averaged over ranks when they are clipped, so every rank holds the same
-        clipping statistics (means over steps, and maxima).
+        Under DDP the gradients are already averaged over ranks when they are clipped, so
+        every rank holds the same statistics.
         """
-        if self._train_loss is not None:
-            loss, self._train_loss = self._train_loss / self._train_rows, None
-            self._train_rows = 0
-            self.log("train/loss", loss, prog_bar=True, sync_dist=True)
         stats, self._clip_stats = self._clip_stats, None
         if stats is None or stats[5] == 0:
             return
