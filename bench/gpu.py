@@ -14,15 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import lightning as L
 import torch
-from timing import WARMUP, TrainingTimer
+from timing import WARMUP, module_seconds_per_step
 from torch import nn
 
 from models import StackedRNNForecaster
 from training.config import TrainConfig
 from training.datamodule import SeriesDataModule
-from training.module import ForecastModule
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 DEPTHS = (1, 2, 4, 8)
@@ -45,29 +43,6 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> float
         fn()
     _sync(device)
     return (time.perf_counter() - start) / repeats
-
-
-def module_seconds_per_step(
-    config: TrainConfig, dm: SeriesDataModule, precision: str, steps: int, accelerator: str
-) -> float:
-    """Seconds per optimizer step of our LightningModule (loss, clipping, AdamW)."""
-    module = ForecastModule(StackedRNNForecaster(config.model), config.optim)
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=steps + WARMUP,
-        limit_val_batches=0,
-        precision=precision,  # type: ignore[arg-type]
-        gradient_clip_val=config.trainer.gradient_clip_val,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator=accelerator,
-        devices=1,
-        callbacks=[timer := TrainingTimer()],
-    )
-    trainer.fit(module, datamodule=dm)
-    return float(timer.seconds_per_step())
 
 
 def kernel_seconds_per_step(
@@ -127,7 +102,7 @@ def gpu_section(config: TrainConfig, dm: SeriesDataModule, steps: int) -> str:
         "|---|---:|---:|---:|",
     ]
     for precision, bf16 in (("32-true", False), ("bf16-mixed", True)):
-        ours = module_seconds_per_step(big, dm, precision, steps, "gpu")
+        ours = module_seconds_per_step(big, dm, steps, None, "gpu", precision)
         kernel = kernel_seconds_per_step(big, GPU_BATCH, device, bf16, steps)
         lines.append(f"| {precision} | {ours:.4f} | {kernel:.4f} | {kernel / ours:.2f} |")
     lines += [
@@ -145,7 +120,7 @@ def gpu_section(config: TrainConfig, dm: SeriesDataModule, steps: int) -> str:
             if cell != "lstm":
                 model = model.model_copy(update={"forget_bias": None})
             c = big.model_copy(update={"model": model})
-            row.append(module_seconds_per_step(c, dm, "bf16-mixed", steps, "gpu") * per_epoch)
+            row.append(module_seconds_per_step(c, dm, steps, None, "gpu", "bf16-mixed") * per_epoch)
         lines.append(f"| {cell} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
     rates = inference_series_per_second(config, device, INFERENCE_BATCHES, 50)
     lines += [

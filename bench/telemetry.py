@@ -17,6 +17,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from timing import bare_trainer
 
 from models import StackedRNNForecaster
 from training.config import TrainConfig, load_config
@@ -62,24 +63,12 @@ def fit_seconds(
     L.seed_everything(config.trainer.seed, verbose=False)
     module = ForecastModule(StackedRNNForecaster(config.model), config.optim)
 
-    def trainer(limit: int) -> L.Trainer:
-        return L.Trainer(
-            max_epochs=1,
-            limit_train_batches=limit,
-            limit_val_batches=0,
-            gradient_clip_val=config.trainer.gradient_clip_val,
-            callbacks=callbacks,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            accelerator="cpu",
-        )
-
-    trainer(5).fit(module, datamodule=dm)  # warm-up: allocations, first-call costs
+    bare_trainer(config, 5, callbacks).fit(
+        module, datamodule=dm
+    )  # warm-up: allocations, first-call costs
     spent[0] = 0.0
     start = time.perf_counter()
-    trainer(steps).fit(module, datamodule=dm)
+    bare_trainer(config, steps, callbacks).fit(module, datamodule=dm)
     return time.perf_counter() - start, spent[0]
 
 

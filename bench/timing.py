@@ -1,15 +1,24 @@
-"""A Lightning callback that times training steps, for any Lightning namespace.
+"""Timing training steps: a step-timer callback for any Lightning namespace, and our module alone.
 
 neuralforecast runs on `pytorch_lightning`, stackcast on `lightning`; a Trainer accepts only
 callbacks of its own namespace, so the timer is built for whichever base class is given.
+`bare_trainer` is the Trainer every benchmark uses to run `ForecastModule` without MLflow,
+checkpoints or validation.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import lightning as L
 from lightning.pytorch.callbacks import Callback
+
+from models import ModelConfig, StackedRNNForecaster
+from training.config import TrainConfig
+from training.datamodule import SeriesDataModule
+from training.module import ForecastModule
 
 WARMUP = 3  # steps left out of every timing: first-call allocations, caches
 
@@ -55,3 +64,42 @@ def timer_for(base: type) -> type:
 
 
 TrainingTimer = timer_for(Callback)
+
+
+def bare_trainer(
+    config: TrainConfig,
+    limit: int,
+    callbacks: Sequence[Callback] = (),
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> L.Trainer:
+    """One epoch of `limit` steps with the run's clipping; no logger, checkpoints or validation."""
+    return L.Trainer(
+        max_epochs=1,
+        limit_train_batches=limit,
+        limit_val_batches=0,
+        precision=precision,  # type: ignore[arg-type]
+        gradient_clip_val=config.trainer.gradient_clip_val,
+        callbacks=list(callbacks),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator=accelerator,
+        devices=1,
+    )
+
+
+def module_seconds_per_step(
+    config: TrainConfig,
+    dm: SeriesDataModule,
+    steps: int,
+    model: ModelConfig | None = None,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> float:
+    """Seconds per step of `ForecastModule` alone (loss, clipping, AdamW), after WARMUP steps."""
+    module = ForecastModule(StackedRNNForecaster(model or config.model), config.optim)
+    timer = TrainingTimer()
+    bare_trainer(config, steps + WARMUP, [timer], accelerator, precision).fit(module, datamodule=dm)
+    return float(timer.seconds_per_step())

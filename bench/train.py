@@ -27,14 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from timing import WARMUP, TrainingTimer
+from timing import WARMUP, TrainingTimer, module_seconds_per_step
 
-from models import ModelConfig, StackedRNNForecaster
+from models import StackedRNNForecaster
 from training.config import TrainConfig, load_config
 from training.datamodule import SeriesDataModule
-from training.module import ForecastModule
 from training.train import build_datamodule, load_training_series, train
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
@@ -120,7 +118,8 @@ def efficiency(config: TrainConfig, dm: SeriesDataModule, mode: Mode) -> dict[st
     with tempfile.TemporaryDirectory(prefix="stackcast-bench-train-") as tmp:
         for repeat in range(mode.repeats):
             loops["bare"].append(bare_seconds(config, dm, mode.steps))
-            loops["lightning"].append(lightning_seconds(config, dm, mode.steps))
+            torch.manual_seed(config.trainer.seed)
+            loops["lightning"].append(module_seconds_per_step(config, dm, mode.steps) * mode.steps)
             loops["pipeline"].append(pipeline_seconds(config, mode.steps, Path(tmp) / str(repeat)))
             print(
                 f"  repeat {repeat + 1}: "
@@ -139,28 +138,6 @@ def efficiency(config: TrainConfig, dm: SeriesDataModule, mode: Mode) -> dict[st
     }
 
 
-def lightning_seconds(
-    config: TrainConfig, dm: SeriesDataModule, steps: int, model: ModelConfig | None = None
-) -> float:
-    """Seconds for `steps` steps of the bare Lightning module: no MLflow, telemetry, checkpoints."""
-    torch.manual_seed(config.trainer.seed)
-    module = ForecastModule(StackedRNNForecaster(model or config.model), config.optim)
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=steps + WARMUP,
-        limit_val_batches=0,
-        gradient_clip_val=config.trainer.gradient_clip_val,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        callbacks=[timer := TrainingTimer()],
-    )
-    trainer.fit(module, datamodule=dm)
-    return timer.seconds_per_step() * steps
-
-
 def depth_cost(
     config: TrainConfig, dm: SeriesDataModule, mode: Mode
 ) -> dict[tuple[str, int], float]:
@@ -175,8 +152,9 @@ def depth_cost(
                 "forget_bias": config.model.forget_bias if cell == "lstm" else None,
             }
         )
-        seconds = lightning_seconds(config, dm, mode.depth_steps, model)
-        out[cell, depth] = seconds / mode.depth_steps * steps_per_epoch
+        out[cell, depth] = module_seconds_per_step(config, dm, mode.depth_steps, model) * (
+            steps_per_epoch
+        )
         print(f"  {cell:8s} depth {depth}: {out[cell, depth]:7.1f} s/epoch", flush=True)
     return out
 
