@@ -82,10 +82,17 @@ class ForecastModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         """One optimizer step's loss."""
         loss, _ = self.model_step(batch)
-        # Lightning sends the epoch mean to the loggers before the epoch's checkpoint is saved
-        # (a value logged in on_train_epoch_end would go after it, and be lost to `--resume`
-        # if the process died in between). sync_dist: one reduce per epoch under DDP.
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        # Lightning keeps the epoch mean (one reduce per epoch under DDP); `on_train_epoch_end`
+        # sends it to the loggers, since Lightning's own send comes after the epoch's checkpoint.
+        self.log(
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            logger=False,
+            sync_dist=True,
+        )
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
@@ -150,25 +157,31 @@ class ForecastModule(L.LightningModule):
         stats[5] += 1
 
     def on_train_epoch_end(self) -> None:
-        """Log the epoch's clipping statistics (means over steps, and maxima).
+        """Send the epoch's training loss and clipping statistics to the loggers.
 
-        Under DDP the gradients are already averaged over ranks when they are clipped, so
-        every rank holds the same statistics.
+        Sent here, not through Lightning's epoch logging: Lightning sends epoch metrics only after
+        the `on_train_epoch_end` hooks, and the checkpoint callback saves in its hook, which runs
+        after this one. A process killed between the two would resume past an epoch whose points
+        never reached MLflow. Under DDP the gradients are already averaged over ranks when they
+        are clipped, so every rank holds the same statistics; the loggers write on rank zero.
         """
+        metrics: dict[str, float] = {}
+        loss = self.trainer.callback_metrics.get("train/loss")  # the epoch mean, reduced
+        if loss is not None:
+            metrics["train/loss"] = float(loss)
         stats, self._clip_stats = self._clip_stats, None
-        if stats is None or stats[5] == 0:
-            return
-        mean = stats[:3] / stats[5]
-        self.log_dict(
-            {
+        if stats is not None and stats[5] > 0:
+            mean = (stats[:3] / stats[5]).tolist()
+            metrics |= {
                 "grad/norm_pre_clip": mean[0],
                 "grad/norm_post_clip": mean[1],
                 "grad/clipped": mean[2],
-                "grad/norm_pre_clip_max": stats[3],
-                "grad/norm_post_clip_max": stats[4],
-            },
-            sync_dist=True,  # equal on every rank; a mean of equal values, once per epoch
-        )
+                "grad/norm_pre_clip_max": float(stats[3]),
+                "grad/norm_post_clip_max": float(stats[4]),
+            }
+        if metrics:
+            for logger in self.loggers:  # at the step Lightning gives epoch metrics
+                logger.log_metrics(metrics, step=self.trainer.global_step - 1)
 
     def configure_optimizers(self) -> Any:
         """AdamW (or SGD with momentum) with an optional per-epoch exponential lr decay."""

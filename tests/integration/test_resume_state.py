@@ -82,6 +82,35 @@ def test_sigterm_kills_the_run_and_train_resume_finishes_it(
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [21, 43, 65]
 
 
+@dataclasses.dataclass(eq=False)
+class TrackedAtCheckpoint(Callback):
+    """At each checkpoint save: the steps of `keys` MLflow holds for the run at that moment."""
+
+    keys: tuple[str, ...]
+    seen: list[tuple[int, dict[str, list[int]]]] = dataclasses.field(default_factory=list)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        client, run_id = MlflowClient(), trainer.logger.run_id  # type: ignore[union-attr]
+        steps = {k: [m.step for m in client.get_metric_history(run_id, k)] for k in self.keys}
+        self.seen.append((trainer.global_step - 1, steps))
+
+
+def test_every_epoch_point_reaches_mlflow_before_the_checkpoint_that_ends_the_epoch(
+    mlflow_store: str, tiny_config: TinyConfig
+) -> None:
+    # A process killed right after a checkpoint resumes from it: whatever the epoch logged
+    # after the save would be missing from the run for good.
+    keys = ("train/loss", "val/loss", "grad/norm_pre_clip", "grad/clipped")
+    probe = TrackedAtCheckpoint(keys)
+    config = tiny_config(trainer={"max_epochs": 3, "gradient_clip_val": 0.5})
+    assert train(config, extra_callbacks=[probe]) is not None
+    assert [step for step, _ in probe.seen] == [21, 21, 43, 43, 65, 65]  # best, then last
+    for step, steps in probe.seen:
+        assert all(steps[k][-1] == step for k in keys), (step, steps)
+
+
 def test_a_run_that_stopped_early_trains_no_further_when_resumed(
     mlflow_store: str, tiny_config: TinyConfig
 ) -> None:
