@@ -12,11 +12,13 @@ from fastapi import Depends, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.api import ForecastAPI
+from service.api import OPEN_PATHS, ForecastAPI
 from service.errors import validation_error_handler
 from service.inflight import InFlight
 from service.loader import ModelSource, Registry
 from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
+from service.openapi import document
+from service.plain_text import PlainTextDefault
 from service.request_queue import RequestPipes
 from service.retry import retry_while_unreachable
 from service.schema import RequestLimits, set_request_limits
@@ -116,10 +118,14 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
         workers_per_device=settings.workers_per_device,
         timeout=settings.request_timeout,
         info_path=LITSERVE_INFO_PATH,
-        middlewares=[(RequestMetricsMiddleware, {"max_body_bytes": settings.max_payload_bytes})],
+        middlewares=[
+            (RequestMetricsMiddleware, {"max_body_bytes": settings.max_payload_bytes}),
+            PlainTextDefault,
+        ],
     )
     server.app.add_exception_handler(RequestValidationError, validation_error_handler)
     _add_routes(server, api, source)
+    document(server.app, api.authorize if settings.api_key else None, OPEN_PATHS)
     return server
 
 

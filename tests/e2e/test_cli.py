@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.train_args import set_args
+
 pytestmark = pytest.mark.slow
 
-TINY_M4 = [
-    "model.input_size=48",
-    "model.hidden_size=8",
-    "model.num_layers=1",
-    "data.samples_per_epoch=256",
-    "trainer.max_epochs=1",
-    "trainer.progress_bar=false",
-]
+TINY_M4 = {
+    "model.input_size": 48,
+    "model.hidden_size": 8,
+    "model.num_layers": 1,
+    "data.samples_per_epoch": 256,
+    "trainer.max_epochs": 1,
+    "trainer.progress_bar": False,
+}
 
 
 def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -29,8 +31,7 @@ def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
-    sets = [arg for s in TINY_M4 for arg in ("--set", s)]
-    trained = _stackcast(["train", *sets], tmp_path)
+    trained = _stackcast(["train", *set_args(TINY_M4)], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert re.search(r"^run_id: [0-9a-f]{32}$", trained.stdout, re.M)
     assert "registered: stackcast version 1" in trained.stdout

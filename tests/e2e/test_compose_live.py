@@ -28,19 +28,20 @@ import pytest
 from service.metrics import MULTIPROC_ENV
 from tests.compose_file import COMPOSE, ENV_EXAMPLE, ROOT, load, read_env_file
 from tests.e2e.servers import free_port, running_server
+from tests.e2e.train_args import set_args
 from training.m4 import load_m4_hourly
 
 pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent  # the image's PATH: stackcast, mlflow, python
 # Appended to the trainer's command: the bundled M4 Hourly data, a tiny model, one short epoch.
-TINY = [
-    "model.hidden_size=16",
-    "data.stride=24",
-    "data.samples_per_epoch=1024",
-    "trainer.max_epochs=1",
-    "trainer.progress_bar=false",
-]
+TINY = {
+    "model.hidden_size": 16,
+    "data.stride": 24,
+    "data.samples_per_epoch": 1024,
+    "trainer.max_epochs": 1,
+    "trainer.progress_bar": False,
+}
 
 
 @dataclass
@@ -111,7 +112,7 @@ def test_compose_services_track_train_serve_and_stop_cleanly(
         trainer = services["trainer"]
         trainer_env = local.env(trainer)
         assert trainer_env["MLFLOW_TRACKING_URI"] == tracking
-        sets = [arg for s in TINY for arg in ("--set", s)]
+        sets = set_args(TINY)
         trained = subprocess.run(
             local.argv(trainer["command"]) + sets,
             env=trainer_env,

@@ -6,12 +6,13 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+
+from tests.e2e.train_args import TRAIN, set_args, small_on_file
 
 pytestmark = pytest.mark.slow
 
@@ -32,26 +33,20 @@ def test_two_processes_train_disjoint_shards_into_one_run(
         "PYTHONPATH": os.pathsep.join([str(HOOK), env.get("PYTHONPATH", "")]),
         "STACKCAST_TEST_ROWS": str(rows_dir),
     }
-    sets = [
-        "data.source=file",
-        f"data.path={synthetic_csv}",
-        "data.samples_per_epoch=null",
-        f"optim.batch_size={BATCH}",
-        "model.input_size=24",
-        "model.horizon=12",
-        "model.hidden_size=8",
-        "model.season_length=null",
-        f"trainer.max_epochs={EPOCHS}",
-        "trainer.accelerator=cpu",
-        "trainer.strategy=ddp",
-        "trainer.devices=2",
-        "trainer.progress_bar=false",
-        "telemetry.every_n_steps=5",
-        "registry.experiment=ddp",
-        "registry.model_name=ddp",
-    ]
-    command = [sys.executable, "-m", "stackcast", "train"]
-    command += [arg for s in sets for arg in ("--set", s)]
+    command = TRAIN + set_args(
+        small_on_file(synthetic_csv)
+        | {
+            "data.samples_per_epoch": None,
+            "optim.batch_size": BATCH,
+            "trainer.max_epochs": EPOCHS,
+            "trainer.accelerator": "cpu",
+            "trainer.strategy": "ddp",
+            "trainer.devices": 2,
+            "telemetry.every_n_steps": 5,
+            "registry.experiment": "ddp",
+            "registry.model_name": "ddp",
+        }
+    )
     trained = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

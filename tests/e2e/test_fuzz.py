@@ -4,8 +4,9 @@ Every operation `/openapi.json` lists gets hypothesis-generated requests from sc
 strategies, valid and invalid ones (`/predict` by far the most: the others take no input), and
 `/predict` also gets the boundaries of the limits `/info` publishes: the most series, the
 longest history, the largest values, and one past each. Most requests carry the API key; the
-rest carry none or a wrong one. Every answer must be below 500; every 4xx must say why in a
-JSON `detail`; a request to a protected path without the right key must never succeed.
+rest carry none or a wrong one. Every answer must be below 500 and one the schema documents
+(status code, media type, body shape); every 4xx must say why in a JSON `detail`; a request to
+a protected path without the right key must never succeed.
 
 Driven through `operation.as_strategy` and hypothesis' `@given` rather than schemathesis'
 pytest plugin: its fixture-backed schema (`schemathesis.pytest.from_fixture`, needed for a
@@ -29,9 +30,11 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import CheckFunction, not_a_server_error
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
     negative_data_rejection,
     positive_data_acceptance,
     response_schema_conformance,
+    status_code_conformance,
 )
 
 from service.schema import MAX_ABS_VALUE
@@ -51,16 +54,17 @@ HEADERS: dict[str, dict[str, str]] = {
     "none": {},
     "wrong": {"X-API-Key": "not-the-key-0123456789"},
 }
-# Conformance to the published schema where it describes the answer (LitServe's own routes
-# and /metrics publish `application/json` for their plain text; nothing of ours to fix there).
-CONFORMANCE: dict[str, list[CheckFunction]] = {
-    "POST /predict": [
-        not_a_server_error,
-        response_schema_conformance,  # e.g. a NaN forecast, which goes out as JSON null
-        negative_data_rejection,  # whatever the schema forbids is refused
-        positive_data_acceptance,  # whatever the schema allows is answered
-    ],
-    "GET /info": [not_a_server_error, response_schema_conformance],
+# Every answer, under any key, must be one the published schema lists, in the media type and
+# shape it gives (service/openapi.py documents the plain-text routes and the error answers).
+CONFORMANCE: list[CheckFunction] = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,  # e.g. a NaN forecast, which goes out as JSON null
+]
+# With the key, what the schema forbids is refused and what it allows is answered.
+DATA_CHECKS: dict[str, list[CheckFunction]] = {
+    "POST /predict": [negative_data_rejection, positive_data_acceptance],
 }
 FUZZ_SETTINGS = settings(
     deadline=None,
@@ -135,9 +139,9 @@ def _send(case: Case, key: str, traffic: Traffic) -> None:
     assert status < 500, f"{label} ({key} key): {status} {response.text[:1000]}"
     if 400 <= status < 500:
         assert _says_why(response), f"{label} ({key} key): {status} {response.text[:200]!r}"
-    if key == "right":
-        case.validate_response(response, checks=CONFORMANCE.get(label, [not_a_server_error]))
-    elif case.operation.path in PROTECTED:
+    checks = CONFORMANCE + (DATA_CHECKS.get(label, []) if key == "right" else [])
+    case.validate_response(response, checks=checks)
+    if key != "right" and case.operation.path in PROTECTED:
         assert status >= 400, f"{label} answered {status} to a request with {key} key"
 
 

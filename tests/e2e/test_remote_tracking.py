@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.servers import free_port, mlflow_server_command, running_server
+from tests.e2e.train_args import TRAIN, set_args, small_on_file
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +31,9 @@ def test_train_registers_on_remote_server(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_TRACKING_URI"] = tracking_server
-    sets = [
-        "data.source=file",
-        f"data.path={synthetic_csv}",
-        "model.input_size=24",
-        "model.horizon=12",
-        "model.hidden_size=8",
-        "model.season_length=null",
-        "trainer.max_epochs=2",
-        "trainer.progress_bar=false",
-        "registry.model_name=remote",
-    ]
-    command = [sys.executable, "-m", "stackcast", "train"]
-    command += [arg for s in sets for arg in ("--set", s)]
+    command = TRAIN + set_args(
+        small_on_file(synthetic_csv) | {"trainer.max_epochs": 2, "registry.model_name": "remote"}
+    )
     trained = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )

@@ -21,6 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.conftest import in_store
+from tests.e2e.train_args import set_args, small_on_file
 from training.config import load_config
 from training.resume import ResumeError, find_resume_point
 
@@ -31,23 +32,18 @@ MODEL = "resumed"
 
 
 def _sets(csv: Path) -> list[str]:
-    sets = [
-        "data.source=file",
-        f"data.path={csv}",
-        "data.samples_per_epoch=null",  # all 1356 windows: 22 batches per epoch
-        "optim.batch_size=64",
-        "model.input_size=24",
-        "model.horizon=12",
-        "model.hidden_size=8",
-        "model.season_length=null",
-        f"trainer.max_epochs={EPOCHS}",
-        "trainer.accelerator=cpu",
-        "trainer.progress_bar=false",
-        "telemetry.every_n_steps=10",
-        "registry.experiment=resume",
-        f"registry.model_name={MODEL}",
-    ]
-    return [arg for s in sets for arg in ("--set", s)]
+    return set_args(
+        small_on_file(csv)
+        | {
+            "data.samples_per_epoch": None,  # all 1356 windows: 22 batches per epoch
+            "optim.batch_size": 64,
+            "trainer.max_epochs": EPOCHS,
+            "trainer.accelerator": "cpu",
+            "telemetry.every_n_steps": 10,
+            "registry.experiment": "resume",
+            "registry.model_name": MODEL,
+        }
+    )
 
 
 def _env(store: Path) -> dict[str, str]:

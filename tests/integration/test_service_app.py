@@ -169,6 +169,13 @@ def test_api_key_guards_predict_and_info_but_not_health(
         assert keyed.post("/predict", json=body, headers=good).status_code == 200
         assert keyed.get("/info", headers=good).status_code == 200
         assert keyed.get("/metrics").status_code == 200
+        # The schema says so: a 401 where the key is checked, and only there.
+        paths = keyed.get("/openapi.json").json()["paths"]
+        says_401 = {
+            path for path, ops in paths.items() for op in ops.values() if "401" in op["responses"]
+        }
+        assert says_401 == {"/", "/predict", "/info", "/litserve/info"}
+        assert all(keyed.get(path).status_code == 401 for path in says_401 - {"/predict"})
 
 
 def test_openapi_documents_the_request_and_response_models(client: TestClient) -> None:
@@ -179,3 +186,23 @@ def test_openapi_documents_the_request_and_response_models(client: TestClient) -
     assert body.endswith("/ForecastRequest") and answer.endswith("/ForecastResponse")
     series = spec["components"]["schemas"]["SeriesIn"]["properties"]
     assert {"id", "history", "horizon"} <= set(series)
+    error = spec["components"]["schemas"]["Error"]
+    assert error["required"] == ["detail"]
+    for code in ("413", "503", "504"):  # each with a {"detail": ...} body
+        assert predict["responses"][code]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/Error"
+        )
+    assert not any(
+        "401" in op["responses"] for ops in spec["paths"].values() for op in ops.values()
+    )
+
+
+def test_openapi_gives_the_media_types_the_routes_answer_in(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, codes in {"/health": {"200", "503"}, "/metrics": {"200"}, "/": {"200"}}.items():
+        documented = spec["paths"][path]["get"]["responses"]
+        assert codes <= set(documented), path
+        answer = client.get(path)
+        [media_type] = documented[str(answer.status_code)]["content"]
+        assert media_type.startswith("text/plain"), (path, media_type)
+        assert answer.headers["content-type"].split(";")[0] == media_type.split(";")[0], path

@@ -1,0 +1,33 @@
+"""`stackcast train` arguments for the end-to-end tests: `--set` pairs, and a small model."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+TRAIN = [sys.executable, "-m", "stackcast", "train"]
+
+
+def set_args(settings: Mapping[str, object]) -> list[str]:
+    """`--set key=value` for each setting: None is written `null`, booleans `true`/`false`."""
+
+    def text(value: object) -> str:
+        if value is None:
+            return "null"
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return [arg for key, value in settings.items() for arg in ("--set", f"{key}={text(value)}")]
+
+
+def small_on_file(csv: Path) -> dict[str, object]:
+    """A small model (one day in, half a day out, 8 units) trained on the series file `csv`."""
+    return {
+        "data.source": "file",
+        "data.path": csv,
+        "model.input_size": 24,
+        "model.horizon": 12,
+        "model.hidden_size": 8,
+        "model.season_length": None,
+        "trainer.progress_bar": False,
+    }
