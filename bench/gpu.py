@@ -18,9 +18,9 @@ import torch
 from timing import WARMUP, module_seconds_per_step
 from torch import nn
 
-from models import StackedRNNForecaster
-from training.config import TrainConfig
-from training.datamodule import SeriesDataModule
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.config import TrainConfig
+from stackcast.training.datamodule import SeriesDataModule
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 DEPTHS = (1, 2, 4, 8)

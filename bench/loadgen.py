@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from procs import cores_by_process, tree_cpu
 
-from service.metrics import sample_total
+from stackcast.service.metrics import sample_total
 
 IDLE_SECONDS = 3.0  # server CPU is sampled this long with no load, before the first run
 

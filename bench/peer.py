@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from timing import TrainingTimer, timer_for
 
-from training.config import TrainConfig
-from training.evaluate import OURS, evaluate
-from training.m4 import HORIZON, SEASONALITY, load_m4_hourly, to_long
-from training.metrics import score_table
-from training.train import train
+from stackcast.training.config import TrainConfig
+from stackcast.training.evaluate import OURS, evaluate
+from stackcast.training.m4 import HORIZON, SEASONALITY, load_m4_hourly, to_long
+from stackcast.training.metrics import score_table
+from stackcast.training.train import train
 
 PEER = "neuralforecast LSTM"
 

@@ -90,9 +90,9 @@ def register_bench_model(directory: Path) -> tuple[Store, Any]:
     import torch
     from mlflow.tracking import MlflowClient
 
-    from models import StackedRNNForecaster
-    from training.config import load_config
-    from training.registry import log_forecaster
+    from stackcast.models import StackedRNNForecaster
+    from stackcast.training.config import load_config
+    from stackcast.training.registry import log_forecaster
 
     config = load_config().model  # configs/m4_hourly.yaml
     uri = f"sqlite:///{directory / 'mlflow.db'}"

@@ -19,11 +19,11 @@ import lightning as L
 import torch
 from timing import bare_trainer
 
-from models import StackedRNNForecaster
-from training.config import TrainConfig, load_config
-from training.datamodule import SeriesDataModule
-from training.module import ForecastModule
-from training.train import build_datamodule, build_telemetry, load_training_series
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.config import TrainConfig, load_config
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.module import ForecastModule
+from stackcast.training.train import build_datamodule, build_telemetry, load_training_series
 
 HOOKS = (
     "on_train_batch_start",

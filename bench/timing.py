@@ -15,10 +15,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from models import ModelConfig, StackedRNNForecaster
-from training.config import TrainConfig
-from training.datamodule import SeriesDataModule
-from training.module import ForecastModule
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.config import TrainConfig
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.module import ForecastModule
 
 WARMUP = 3  # steps left out of every timing: first-call allocations, caches
 

@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from timing import WARMUP, TrainingTimer, module_seconds_per_step
 
-from models import StackedRNNForecaster
-from training.config import TrainConfig, load_config
-from training.datamodule import SeriesDataModule
-from training.train import build_datamodule, load_training_series, train
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.config import TrainConfig, load_config
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.train import build_datamodule, load_training_series, train
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 DEPTHS = (1, 2, 4, 8)

@@ -1,9 +1,9 @@
 """Stacked recurrent forecasters in pure PyTorch."""
 
-from models.config import GATES, Cell, InitScheme, ModelConfig
-from models.forecaster import StackedRNNForecaster
-from models.init import flatten_init_report, init_report, initialize
-from models.serialization import load_model_dir, save_model_dir
+from stackcast.models.config import GATES, Cell, InitScheme, ModelConfig
+from stackcast.models.forecaster import StackedRNNForecaster
+from stackcast.models.init import flatten_init_report, init_report, initialize
+from stackcast.models.serialization import load_model_dir, save_model_dir
 
 __all__ = [
     "GATES",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.config import ModelConfig
-from models.init import initialize
+from stackcast.models.config import ModelConfig
+from stackcast.models.init import initialize
 
 _EPS = 1e-6  # keeps the scale of a constant window away from zero
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.config import GATES, ModelConfig
+from stackcast.models.config import GATES, ModelConfig
 
 WeightInit = Callable[[torch.Tensor], Any]
 

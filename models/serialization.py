@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.config import ModelConfig
-from models.forecaster import StackedRNNForecaster
+from stackcast.models.config import ModelConfig
+from stackcast.models.forecaster import StackedRNNForecaster
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model_config.json"

@@ -20,16 +20,16 @@ import orjson
 import torch
 from fastapi import HTTPException, Request, Response
 
-from models import ModelConfig
-from service.loader import ModelSource, Registry, ServedModel, VersionInfo
-from service.logs import configure_logging
-from service.loop import ForecastLoop
-from service.metrics import worker_metrics
-from service.reload import AliasWatcher
-from service.retry import retry_while_unreachable
-from service.schema import ForecastRequest, ForecastResponse, RequestLimits
-from service.settings import ServeSettings
-from service.windows import to_windows
+from stackcast.models import ModelConfig
+from stackcast.service.loader import ModelSource, Registry, ServedModel, VersionInfo
+from stackcast.service.logs import configure_logging
+from stackcast.service.loop import ForecastLoop
+from stackcast.service.metrics import worker_metrics
+from stackcast.service.reload import AliasWatcher
+from stackcast.service.retry import retry_while_unreachable
+from stackcast.service.schema import ForecastRequest, ForecastResponse, RequestLimits
+from stackcast.service.settings import ServeSettings
+from stackcast.service.windows import to_windows
 
 OPEN_PATHS = frozenset({"/health"})  # container health checks carry no key
 

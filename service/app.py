@@ -12,19 +12,19 @@ from fastapi import Depends, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.api import OPEN_PATHS, ForecastAPI
-from service.errors import validation_error_handler
-from service.inflight import InFlight
-from service.loader import ModelSource, Registry
-from service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
-from service.openapi import document
-from service.plain_text import PlainTextDefault
-from service.request_queue import RequestPipes
-from service.retry import retry_while_unreachable
-from service.schema import RequestLimits, set_request_limits
-from service.settings import ServeSettings
-from service.supervisor import WorkerSupervisor
-from service.transport import PipeTransport
+from stackcast.service.api import OPEN_PATHS, ForecastAPI
+from stackcast.service.errors import validation_error_handler
+from stackcast.service.inflight import InFlight
+from stackcast.service.loader import ModelSource, Registry
+from stackcast.service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
+from stackcast.service.openapi import document
+from stackcast.service.plain_text import PlainTextDefault
+from stackcast.service.request_queue import RequestPipes
+from stackcast.service.retry import retry_while_unreachable
+from stackcast.service.schema import RequestLimits, set_request_limits
+from stackcast.service.settings import ServeSettings
+from stackcast.service.supervisor import WorkerSupervisor
+from stackcast.service.transport import PipeTransport
 
 LITSERVE_INFO_PATH = "/litserve/info"  # LitServe's own info page; ours is /info
 

@@ -16,7 +16,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port.")] = None,
 ) -> None:
     """Serve the registered model over HTTP (every setting also reads STACKCAST_* env vars)."""
-    from service.settings import SettingsError, load_settings
+    from stackcast.service.settings import SettingsError, load_settings
 
     overrides = {"model_uri": model_uri, "host": host, "port": port}
     try:
@@ -24,10 +24,12 @@ def serve(
     except SettingsError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
-    from service.app import WorkerStartError
-    from service.loader import ModelNotFoundError, UnsafeArtifactError
-    from service.retry import RegistryUnavailableError
-    from service.serve import serve as run_server  # torch, mlflow, litserve: only when serving
+    from stackcast.service.app import WorkerStartError
+    from stackcast.service.loader import ModelNotFoundError, UnsafeArtifactError
+    from stackcast.service.retry import RegistryUnavailableError
+    from stackcast.service.serve import (
+        serve as run_server,  # torch, mlflow, litserve: only when serving
+    )
 
     typer.echo(f"serving {settings.model_uri} on http://{settings.host}:{settings.port}")
     try:
@@ -63,7 +65,7 @@ def predict(
     """Post histories from a file to a running service; print or write the forecasts."""
     import httpx
 
-    from service.client import forecast, read_histories
+    from stackcast.service.client import forecast, read_histories
 
     try:
         histories = read_histories(csv, id_ or [])

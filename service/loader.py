@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from safetensors import SafetensorError
 
-from models import ModelConfig, StackedRNNForecaster, load_model_dir
-from models.serialization import CONFIG_FILE, WEIGHTS_FILE
+from stackcast.models import ModelConfig, StackedRNNForecaster, load_model_dir
+from stackcast.models.serialization import CONFIG_FILE, WEIGHTS_FILE
 
 MODEL_DIR = "artifacts/model_dir"  # where the pyfunc keeps weights.safetensors + config
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")

@@ -9,12 +9,12 @@ FORMAT = "%(asctime)s %(levelname)s [%(processName)s %(process)d] %(name)s: %(me
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Send the `service.*` loggers to stderr with time, level and process; idempotent.
+    """Send the `stackcast.service.*` loggers to stderr with time, level and process; idempotent.
 
     Called in the main process before anything is forked (HTTP servers inherit it) and in each
     spawned inference worker, which starts with logging unconfigured.
     """
-    logger = logging.getLogger("service")
+    logger = logging.getLogger("stackcast.service")
     if logger.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)

@@ -35,7 +35,7 @@ from litserve.callbacks import EventTypes
 from litserve.loops.base import LitLoop
 from litserve.utils import LitAPIStatus, LoopResponseType, PickleableHTTPException
 
-from service.inflight import Taken
+from stackcast.service.inflight import Taken
 
 logger = logging.getLogger(__name__)
 

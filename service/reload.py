@@ -6,9 +6,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from models import ModelConfig
-from service.loader import Registry, ServedModel, UnsafeArtifactError, VersionInfo
-from service.retry import redact, unreachable
+from stackcast.models import ModelConfig
+from stackcast.service.loader import Registry, ServedModel, UnsafeArtifactError, VersionInfo
+from stackcast.service.retry import redact, unreachable
 
 logger = logging.getLogger(__name__)
 

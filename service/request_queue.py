@@ -33,8 +33,8 @@ from pathlib import Path
 from queue import Empty
 from typing import Any
 
-from service.inflight import InFlight
-from service.packets import join, packet_pipes, piece_header, pieces, read_packet
+from stackcast.service.inflight import InFlight
+from stackcast.service.packets import join, packet_pipes, piece_header, pieces, read_packet
 
 logger = logging.getLogger(__name__)
 

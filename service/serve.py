@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from service.app import build_server
-from service.logs import configure_logging
-from service.settings import ServeSettings
+from stackcast.service.app import build_server
+from stackcast.service.logs import configure_logging
+from stackcast.service.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
 

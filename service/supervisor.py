@@ -26,7 +26,7 @@ from typing import Any
 
 from litserve.utils import WorkerSetupStatus
 
-from service.inflight import WorkerGone
+from stackcast.service.inflight import WorkerGone
 
 logger = logging.getLogger(__name__)
 

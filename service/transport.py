@@ -22,8 +22,8 @@ from typing import Any
 
 from litserve.transport.base import MessageTransport
 
-from service.inflight import InFlight, Taken, WorkerGone
-from service.packets import Assembler, packet_pipes, pieces, read_packet, write_packet
+from stackcast.service.inflight import InFlight, Taken, WorkerGone
+from stackcast.service.packets import Assembler, packet_pipes, pieces, read_packet, write_packet
 
 WAIT_SECONDS = 1.0  # LitServe's reader loop treats None as "nothing yet" and asks again
 OVERDUE_CHECK_SECONDS = 0.5  # how often the HTTP server looks for requests past their timeout

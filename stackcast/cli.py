@@ -5,8 +5,8 @@ This is the one place that sees both sides; `service` never imports `training`.
 
 from __future__ import annotations
 
-from service.cli import predict, serve
-from training.cli import app
+from stackcast.service.cli import predict, serve
+from stackcast.training.cli import app
 
 __all__ = ["app"]
 

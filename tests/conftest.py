@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models import ModelConfig, StackedRNNForecaster
-from training.config import TrainConfig
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.config import TrainConfig
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -141,7 +141,7 @@ class ServedStore:
 @pytest.fixture(scope="session")
 def served_store(tmp_path_factory: pytest.TempPathFactory, synthetic_csv: Path) -> ServedStore:
     """Train and register a tiny seasonal model (input 48, season 24, horizon 12)."""
-    from training.train import train
+    from stackcast.training.train import train
 
     directory = tmp_path_factory.mktemp("registry")
     config = tiny_train_config(
@@ -167,7 +167,7 @@ def register_version(
     import torch
     from mlflow.tracking import MlflowClient
 
-    from training.registry import log_forecaster
+    from stackcast.training.registry import log_forecaster
 
     torch.manual_seed(seed)
     model = StackedRNNForecaster(config)

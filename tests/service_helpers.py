@@ -14,9 +14,9 @@ import httpx
 from fastapi.testclient import TestClient
 from litserve.utils import wrap_litserve_start
 
-from service.app import build_server
-from service.metrics import MULTIPROC_ENV
-from service.settings import load_settings
+from stackcast.service.app import build_server
+from stackcast.service.metrics import MULTIPROC_ENV
+from stackcast.service.settings import load_settings
 from tests.conftest import ServedStore
 
 API_KEY = "test-key-0123456789abcdef"

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
-from models import ModelConfig
-from training.datamodule import WindowTensors
+from stackcast.models import ModelConfig
+from stackcast.training.datamodule import WindowTensors
 
 BASELINE_MSE = 1 / 6  # always predicting 1: Var(U1 + U2) = 2/12
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from training.config import DEFAULT_CONFIG, TrainConfig, load_config
+from stackcast.training.config import DEFAULT_CONFIG, TrainConfig, load_config
 
 if TYPE_CHECKING:
-    from training.resume import ResumePoint
+    from stackcast.training.resume import ResumePoint
 
 app = typer.Typer(help="Train, track, register and score stacked recurrent forecasters.")
 
@@ -65,10 +65,10 @@ def train(
     ] = False,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
-    from training.resume import ResumeError
-    from training.telemetry import NonFiniteLossError
-    from training.train import TrainingInterruptedError, is_ddp_replica
-    from training.train import train as run_training  # heavy imports only when used
+    from stackcast.training.resume import ResumeError
+    from stackcast.training.telemetry import NonFiniteLossError
+    from stackcast.training.train import TrainingInterruptedError, is_ddp_replica
+    from stackcast.training.train import train as run_training  # heavy imports only when used
 
     if run_id is not None and not resume:
         raise typer.BadParameter("a RUN_ID is only read with --resume", param_hint="RUN_ID")
@@ -100,8 +100,8 @@ def train(
 
 def _resume_point(run_id: str | None, config: TrainConfig, stated: bool) -> ResumePoint:
     """The run to resume; with a config `stated` on the command line, it must be the run's."""
-    from training.resume import ResumeError, config_conflicts, find_resume_point
-    from training.tracking import configure_tracking
+    from stackcast.training.resume import ResumeError, config_conflicts, find_resume_point
+    from stackcast.training.tracking import configure_tracking
 
     configure_tracking()
     point = find_resume_point(run_id, config)
@@ -130,7 +130,7 @@ def lab(
     seed: Annotated[int, typer.Option(help="Seed of every child run.")] = 0,
 ) -> None:
     """Test the claims about vanishing and exploding gradients: cells x inits x clipping x depth."""
-    from training.lab import BUDGETS, Outcome, run_lab
+    from stackcast.training.lab import BUDGETS, Outcome, run_lab
 
     if budget not in BUDGETS:
         raise typer.BadParameter(f"choose one of {', '.join(BUDGETS)}", param_hint="--budget")
@@ -165,7 +165,7 @@ def evaluate(
     seasonality: Annotated[int, typer.Option(help="Seasonal period m for MASE/Naive2.")] = 24,
 ) -> None:
     """Score a registered model on the test part; print sMAPE / MASE / OWA beside baselines."""
-    from training.evaluate import evaluate as run_evaluation
+    from stackcast.training.evaluate import evaluate as run_evaluation
 
     table = run_evaluation(
         model, train_path=train_file, test_path=test_file, seasonality=seasonality

@@ -8,8 +8,8 @@ from typing import Any, Literal, Self
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.config import ModelConfig
-from training.data import FillPolicy
+from stackcast.models.config import ModelConfig
+from stackcast.training.data import FillPolicy
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "m4_hourly.yaml"
 SelectionMetric = Literal["val/owa", "val/smape", "val/mase", "val/loss"]

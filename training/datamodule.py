@@ -17,8 +17,8 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-from training.baselines import naive2
-from training.metrics import mase, mase_scale, smape
+from stackcast.training.baselines import naive2
+from stackcast.training.metrics import mase, mase_scale, smape
 
 
 class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):

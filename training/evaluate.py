@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from models import StackedRNNForecaster
-from training.baselines import naive1, seasonal_naive
-from training.data import load_series
-from training.m4 import load_m4_hourly
-from training.metrics import score_table, with_published
-from training.tracking import configure_tracking
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.baselines import naive1, seasonal_naive
+from stackcast.training.data import load_series
+from stackcast.training.m4 import load_m4_hourly
+from stackcast.training.metrics import score_table, with_published
+from stackcast.training.tracking import configure_tracking
 
 OURS = "stackcast"
 

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 from matplotlib.figure import Figure
 
-from training.telemetry import GradientMap, Verdict
+from stackcast.training.telemetry import GradientMap, Verdict
 
 MAP_JSON = "gradients/map.json"
 MAP_PNG = "gradients/map.png"

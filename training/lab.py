@@ -25,15 +25,15 @@ import lightning as L
 import mlflow
 from lightning.pytorch.loggers import MLFlowLogger
 
-from models import ModelConfig, StackedRNNForecaster
-from training.adding import BASELINE_MSE, AddingDataModule, adding_model_config
-from training.config import OptimConfig, load_config
-from training.datamodule import SeriesDataModule
-from training.gradient_report import log_gradient_report
-from training.m4 import load_m4_hourly
-from training.module import ForecastModule
-from training.telemetry import GradientTelemetry, NonFiniteLossError
-from training.tracking import configure_tracking, experiment_id
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.adding import BASELINE_MSE, AddingDataModule, adding_model_config
+from stackcast.training.config import OptimConfig, load_config
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.gradient_report import log_gradient_report
+from stackcast.training.m4 import load_m4_hourly
+from stackcast.training.module import ForecastModule
+from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError
+from stackcast.training.tracking import configure_tracking, experiment_id
 
 Task = Literal["adding", "m4"]
 ALL_CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
@@ -337,7 +337,7 @@ def run_lab(
 
     `progress(n, total, outcome)` is called after each child.
     """
-    from training.lab_report import write_report
+    from stackcast.training.lab_report import write_report
 
     if budget_name not in BUDGETS:
         raise ValueError(f"budget {budget_name!r}: choose one of {sorted(BUDGETS)}")

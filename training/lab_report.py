@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from training.lab import Outcome
+from stackcast.training.lab import Outcome
 
 FIGURES = (
     "accuracy_by_cell_and_length.png",

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from training.baselines import naive2
+from stackcast.training.baselines import naive2
 
 FloatArray = npt.NDArray[np.float64]
 

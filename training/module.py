@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from torch.optim import Optimizer
 
-from models import StackedRNNForecaster
-from training.config import OptimConfig
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.config import OptimConfig
 
 _LOSSES = {"mae": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
 _MIN_SEASONAL_SCALE = 1e-2  # in units of the window's scale: caps a flat window's weight

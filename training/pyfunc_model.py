@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from models import StackedRNNForecaster, load_model_dir
+from stackcast.models import StackedRNNForecaster, load_model_dir
 
 MODEL_DIR_ARTIFACT = "model_dir"  # artifacts key: weights.safetensors + model_config.json
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +14,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from models import StackedRNNForecaster, save_model_dir
-from training.pyfunc_model import MODEL_DIR_ARTIFACT
+from stackcast.models import StackedRNNForecaster, save_model_dir
+from stackcast.training.pyfunc_model import MODEL_DIR_ARTIFACT
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-MODELS_PACKAGE = Path(__file__).resolve().parents[1] / "models"
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the repository: models/, stackcast/
 METRIC_TAG = "validation_metric"
 METRIC_VALUE_TAG = "validation_metric_value"
 
@@ -50,12 +51,26 @@ def log_forecaster(model: StackedRNNForecaster, input_example: np.ndarray, name:
             name=name,
             python_model=str(PYFUNC_CODE),
             artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
-            code_paths=[str(MODELS_PACKAGE)],
+            code_paths=[str(_model_code(Path(tmp)))],
             signature=infer_signature(input_example, output_example),
             input_example=input_example,
             pip_requirements=_requirements(),
         )
     return str(info.model_uri)
+
+
+def _model_code(tmp: Path) -> Path:
+    """`stackcast/` holding `models/` alone: the code the pyfunc imports, as `stackcast.models`.
+
+    Under the project's own import name, so a process with its own `models` module loads it.
+    """
+    package = tmp / "code" / "stackcast"
+    shutil.copytree(PACKAGE_ROOT / "models", package / "models", ignore=_NOT_CODE)
+    shutil.copy2(PACKAGE_ROOT / "stackcast" / "__init__.py", package / "__init__.py")
+    return package
+
+
+_NOT_CODE = shutil.ignore_patterns("__pycache__", "*.pyc")
 
 
 def _requirements() -> list[str]:

@@ -21,7 +21,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from training.config import TrainConfig
+from stackcast.training.config import TrainConfig
 
 CONFIG_ARTIFACT = "config.json"
 CHECKPOINT_DIR_TAG = "checkpoint_dir"  # absolute: a resume may start from another directory

@@ -41,9 +41,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.optim import Optimizer
 
-from models import init_report
-from training.loss_watch import LossWatch, StepLoss
-from training.module import ForecastModule
+from stackcast.models import init_report
+from stackcast.training.loss_watch import LossWatch, StepLoss
+from stackcast.training.module import ForecastModule
 
 
 class NonFiniteLossError(FloatingPointError):

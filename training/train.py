@@ -23,17 +23,17 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from models import StackedRNNForecaster, flatten_init_report, init_report
-from training.checkpointing import RandomState, ResumableEarlyStopping
-from training.config import DataConfig, TrainConfig
-from training.data import data_fingerprint, load_series
-from training.datamodule import SeriesDataModule
-from training.gradient_report import log_gradient_report
-from training.interrupt import SynchronizedStop, sigterm_noted
-from training.m4 import load_m4_hourly
-from training.module import ForecastModule
-from training.registry import Registration, log_forecaster, register_model
-from training.resume import (
+from stackcast.models import StackedRNNForecaster, flatten_init_report, init_report
+from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping
+from stackcast.training.config import DataConfig, TrainConfig
+from stackcast.training.data import data_fingerprint, load_series
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.gradient_report import log_gradient_report
+from stackcast.training.interrupt import SynchronizedStop, sigterm_noted
+from stackcast.training.m4 import load_m4_hourly
+from stackcast.training.module import ForecastModule
+from stackcast.training.registry import Registration, log_forecaster, register_model
+from stackcast.training.resume import (
     CHECKPOINT_DIR_TAG,
     CONFIG_ARTIFACT,
     ResumeError,
@@ -41,8 +41,8 @@ from training.resume import (
     checkpoint_dir,
     exclusive_run,
 )
-from training.telemetry import GradientTelemetry, NonFiniteLossError
-from training.tracking import configure_tracking, experiment_id
+from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError
+from stackcast.training.tracking import configure_tracking, experiment_id
 
 REPLICA_ENV = "STACKCAST_DDP_RUN"  # rank 0 -> the processes Lightning's DDP launcher starts
 

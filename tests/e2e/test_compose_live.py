@@ -25,11 +25,11 @@ import httpx
 import psutil
 import pytest
 
-from service.metrics import MULTIPROC_ENV
+from stackcast.service.metrics import MULTIPROC_ENV
+from stackcast.training.m4 import load_m4_hourly
 from tests.compose_file import COMPOSE, ENV_EXAMPLE, ROOT, load, read_env_file
 from tests.e2e.servers import free_port, running_server
 from tests.e2e.train_args import set_args
-from training.m4 import load_m4_hourly
 
 pytestmark = pytest.mark.slow
 

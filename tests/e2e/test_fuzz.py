@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.schema import MAX_ABS_VALUE
+from stackcast.service.schema import MAX_ABS_VALUE
 from tests.conftest import ServedStore
 from tests.e2e.servers import free_port, running_server
 from tests.service_helpers import API_KEY, serve_command, serve_env

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.metrics import sample_total
+from stackcast.service.metrics import sample_total
 from tests.conftest import ServedStore
 from tests.e2e.servers import free_port, running_server
 from tests.service_helpers import serve_command, serve_env

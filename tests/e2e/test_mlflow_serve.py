@@ -11,9 +11,9 @@ import mlflow
 import numpy as np
 import pytest
 
+from stackcast.training.train import train
 from tests.conftest import TinyConfig
 from tests.e2e.servers import free_port, running_server
-from training.train import train
 
 pytestmark = pytest.mark.slow
 

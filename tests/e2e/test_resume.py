@@ -20,10 +20,10 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from stackcast.training.config import load_config
+from stackcast.training.resume import ResumeError, find_resume_point
 from tests.conftest import in_store
 from tests.e2e.train_args import set_args, small_on_file
-from training.config import load_config
-from training.resume import ResumeError, find_resume_point
 
 pytestmark = pytest.mark.slow
 

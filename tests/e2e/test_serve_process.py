@@ -20,7 +20,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from service.metrics import sample_total
+from stackcast.service.metrics import sample_total
 from tests.conftest import ServedStore, in_store, register_version
 from tests.e2e.servers import free_port, running_server
 from tests.service_helpers import serve_command, serve_env

@@ -17,7 +17,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from models import StackedRNNForecaster
+from stackcast.models import StackedRNNForecaster
 from tests.conftest import ServedStore
 from tests.e2e.servers import free_port, mlflow_server_command, running_server
 from tests.service_helpers import serve_command, serve_env
@@ -58,7 +58,7 @@ def tracking_at(url: str) -> Iterator[None]:
 
 def register_remote(store: ServedStore, url: str) -> None:
     """Log an untrained `remote` v1 through the server (artifacts too), alias champion."""
-    from training.registry import log_forecaster
+    from stackcast.training.registry import log_forecaster
 
     torch.manual_seed(0)
     model = StackedRNNForecaster(store.config)

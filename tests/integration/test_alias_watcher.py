@@ -6,9 +6,15 @@ import logging
 
 import pytest
 
-from models import ModelConfig
-from service.loader import ModelNotFoundError, ModelSource, Registry, ServedModel, VersionInfo
-from service.reload import AliasWatcher
+from stackcast.models import ModelConfig
+from stackcast.service.loader import (
+    ModelNotFoundError,
+    ModelSource,
+    Registry,
+    ServedModel,
+    VersionInfo,
+)
+from stackcast.service.reload import AliasWatcher
 from tests.conftest import ServedStore, register_version
 
 pytestmark = pytest.mark.slow
@@ -35,7 +41,7 @@ def test_watcher_swaps_compatible_versions_and_refuses_others_once(
 
     shorter = served_store.config.model_copy(update={"horizon": 6})
     register_version(served_store, name, seed=2, config=shorter)
-    with caplog.at_level(logging.ERROR, logger="service.reload"):
+    with caplog.at_level(logging.ERROR, logger="stackcast.service.reload"):
         assert watcher.check() is False
     assert "not serving watched version 2: horizon 6 < 12; still serving version 1" in caplog.text
     assert watcher.check() is False and loads == []  # refused once, never downloaded

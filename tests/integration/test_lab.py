@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stackcast.cli import app
-from training.lab import BUDGETS, specs
-from training.lab_report import FIGURES
+from stackcast.training.lab import BUDGETS, specs
+from stackcast.training.lab_report import FIGURES
 
 pytestmark = pytest.mark.slow
 

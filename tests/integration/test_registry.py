@@ -11,11 +11,11 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from models import ModelConfig, StackedRNNForecaster
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.registry import log_forecaster, register_model
+from stackcast.training.tracking import configure_tracking
+from stackcast.training.train import train
 from tests.conftest import TinyConfig
-from training.registry import log_forecaster, register_model
-from training.tracking import configure_tracking
-from training.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,10 @@ import pytest
 from lightning.pytorch.callbacks import Callback
 from mlflow.tracking import MlflowClient
 
-from models import StackedRNNForecaster
-from tests.conftest import TinyConfig
-from training.module import ForecastModule
-from training.resume import ResumeError, exclusive_run, find_resume_point
-from training.train import (
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.module import ForecastModule
+from stackcast.training.resume import ResumeError, exclusive_run, find_resume_point
+from stackcast.training.train import (
     TrainingInterruptedError,
     build_datamodule,
     build_telemetry,
@@ -25,6 +24,7 @@ from training.train import (
     load_training_series,
     train,
 )
+from tests.conftest import TinyConfig
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.metrics import sample_total
+from stackcast.service.metrics import sample_total
 from tests.conftest import ServedStore, in_store
 from tests.service_helpers import API_KEY, in_process, wait_healthy
 

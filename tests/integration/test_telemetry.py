@@ -14,13 +14,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from models import ModelConfig, StackedRNNForecaster
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.config import OptimConfig
+from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.module import ForecastModule
+from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError
+from stackcast.training.train import train
 from tests.conftest import TinyConfig
-from training.config import OptimConfig
-from training.datamodule import SeriesDataModule
-from training.module import ForecastModule
-from training.telemetry import GradientTelemetry, NonFiniteLossError
-from training.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from stackcast.training.data import NonFiniteValueError
+from stackcast.training.train import train
 from tests.conftest import TinyConfig, synthetic_frame
-from training.data import NonFiniteValueError
-from training.train import train
 
 pytestmark = pytest.mark.slow
 

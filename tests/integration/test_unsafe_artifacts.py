@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from service.loader import (
+from stackcast.service.loader import (
     ModelSource,
     Registry,
     ServedModel,
     UnsafeArtifactError,
     VersionInfo,
 )
-from service.reload import AliasWatcher
+from stackcast.service.reload import AliasWatcher
 from tests.conftest import ServedStore, register_version
 from tests.poisoned import model_dir, plant
 
@@ -71,7 +71,7 @@ def test_a_poisoned_promotion_is_refused_once_and_the_served_version_stays(
     version = register_version(served_store, name, seed=8)
     marker = tmp_path / "unpickled"
     plant(model_dir(served_store, name, version) / "weights.safetensors", marker, "pickle")
-    with caplog.at_level(logging.ERROR, logger="service.reload"):
+    with caplog.at_level(logging.ERROR, logger="stackcast.service.reload"):
         assert watcher.check() is False
         assert watcher.check() is False
     assert loads == ["2"]  # tried once, then refused without downloading again

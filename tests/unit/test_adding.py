@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import StackedRNNForecaster
-from training.adding import BASELINE_MSE, adding_model_config, adding_problem
+from stackcast.models import StackedRNNForecaster
+from stackcast.training.adding import BASELINE_MSE, adding_model_config, adding_problem
 
 
 def test_each_sequence_marks_one_value_in_each_half_and_targets_their_sum() -> None:

@@ -10,9 +10,9 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from service.api import ForecastAPI
-from service.schema import RequestLimits
-from service.settings import SettingsError, load_settings
+from stackcast.service.api import ForecastAPI
+from stackcast.service.schema import RequestLimits
+from stackcast.service.settings import SettingsError, load_settings
 
 KEY = "s3cret-key-0123456789-abcdef"
 GUESS = "guess-key-9876543210-zyxwvu"
@@ -80,7 +80,7 @@ def test_keys_are_compared_with_compare_digest(
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr("service.api.hmac.compare_digest", spy)
+    monkeypatch.setattr("stackcast.service.api.hmac.compare_digest", spy)
     api = _api(tmp_path)
     asyncio.run(api.authorize(_request("/predict", KEY)))  # accepted
     with pytest.raises(HTTPException) as raised:

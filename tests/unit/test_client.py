@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from service.client import read_histories
+from stackcast.service.client import read_histories
 
 
 def _frame() -> pd.DataFrame:

@@ -6,9 +6,9 @@ import lightning as L
 import pytest
 import torch
 
-from models import ModelConfig, StackedRNNForecaster
-from training.config import OptimConfig
-from training.module import ForecastModule
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.config import OptimConfig
+from stackcast.training.module import ForecastModule
 
 
 def _module_with_gradients() -> tuple[ForecastModule, torch.optim.Optimizer]:

@@ -19,7 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from service.settings import ENV_PREFIX, ServeSettings, load_settings
+from stackcast.service.settings import ENV_PREFIX, ServeSettings, load_settings
+from stackcast.training.config import load_config
 from tests.compose_file import (
     COMPOSE,
     DOCKERFILE,
@@ -33,7 +34,6 @@ from tests.compose_file import (
     read_env_file,
     variables,
 )
-from training.config import load_config
 
 SECRETS = ("POSTGRES_PASSWORD", "STACKCAST_API_KEY")
 LONG_RUNNING = ("postgres", "mlflow", "server")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.data import (
+from stackcast.training.data import (
     DataError,
     DuplicateTimestampError,
     InvalidKeyError,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.datamodule import SeriesDataModule
+from stackcast.training.datamodule import SeriesDataModule
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from training.config import load_config
-from training.datamodule import ShardedBatches
+from stackcast.training.config import load_config
+from stackcast.training.datamodule import ShardedBatches
 
 
 def shards(

@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 import torch
 
-from models.config import ModelConfig
-from models.forecaster import StackedRNNForecaster
+from stackcast.models.config import ModelConfig
+from stackcast.models.forecaster import StackedRNNForecaster
 
 pytestmark = pytest.mark.unit
 

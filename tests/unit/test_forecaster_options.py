@@ -6,8 +6,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from models import ModelConfig, StackedRNNForecaster
-from training.module import seasonal_scale
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.module import seasonal_scale
 
 
 def test_patches_shorten_the_recurrence() -> None:

@@ -7,8 +7,8 @@ import itertools
 import pytest
 import torch
 
-from models import ModelConfig, StackedRNNForecaster
-from training.telemetry import GradientMap, judge
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.telemetry import GradientMap, judge
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
 

@@ -14,10 +14,10 @@ from fastapi import HTTPException
 from litserve.callbacks import CallbackRunner
 from litserve.utils import LitAPIStatus, LoopResponseType
 
-from service.inflight import InFlight, Taken, WorkerGone
-from service.loop import ForecastLoop
-from service.request_queue import RequestPipes
-from service.transport import PipeTransport
+from stackcast.service.inflight import InFlight, Taken, WorkerGone
+from stackcast.service.loop import ForecastLoop
+from stackcast.service.request_queue import RequestPipes
+from stackcast.service.transport import PipeTransport
 
 REGULAR = LoopResponseType.REGULAR
 

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 import torch
 
-from models.config import GATES, ModelConfig
-from models.forecaster import StackedRNNForecaster
-from models.init import flatten_init_report, init_report
+from stackcast.models.config import GATES, ModelConfig
+from stackcast.models.forecaster import StackedRNNForecaster
+from stackcast.models.init import flatten_init_report, init_report
 
 pytestmark = pytest.mark.unit
 

@@ -13,7 +13,7 @@ from fastapi import HTTPException
 from litserve.callbacks import CallbackRunner
 from litserve.utils import LitAPIStatus
 
-from service.loop import STOP, ForecastLoop
+from stackcast.service.loop import STOP, ForecastLoop
 
 
 @dataclass
@@ -134,7 +134,7 @@ def test_a_failing_batch_answers_every_request_with_the_error(error: Exception) 
 def test_stop_sentinel_ends_the_loop_and_an_idle_queue_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("service.loop.IDLE_WAIT", 0.05)
+    monkeypatch.setattr("stackcast.service.loop.IDLE_WAIT", 0.05)
     api, transport = FakeAPI(), FakeTransport()
     q: queue.Queue[Any] = queue.Queue()
     assert _step(api, q, transport) is True and transport.sent == []

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.loss_watch import LossWatch, StepLoss
+from stackcast.training.loss_watch import LossWatch, StepLoss
 
 
 def test_on_the_cpu_each_loss_is_read_at_once() -> None:

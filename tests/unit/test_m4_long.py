@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import load_series
-from training.m4 import HORIZON, load_m4_hourly, to_long
+from stackcast.training.data import load_series
+from stackcast.training.m4 import HORIZON, load_m4_hourly, to_long
 
 
 def test_bundled_split_is_complete() -> None:

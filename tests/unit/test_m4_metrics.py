@@ -6,9 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.baselines import is_seasonal, naive1, naive2, seasonal_indices, seasonal_naive
-from training.m4 import HORIZON, SEASONALITY, M4Split, load_m4_hourly
-from training.metrics import (
+from stackcast.training.baselines import (
+    is_seasonal,
+    naive1,
+    naive2,
+    seasonal_indices,
+    seasonal_naive,
+)
+from stackcast.training.m4 import HORIZON, SEASONALITY, M4Split, load_m4_hourly
+from stackcast.training.metrics import (
     PUBLISHED_M4_HOURLY,
     mase,
     owa,

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models.config import ModelConfig
+from stackcast.models.config import ModelConfig
 
 pytestmark = pytest.mark.unit
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from litserve.utils import LitAPIStatus, LoopResponseType
 
-from service.inflight import WorkerGone
-from service.packets import PACKET_BYTES, Assembler, pieces, read_packet
-from service.request_queue import RequestPipes
-from service.transport import PipeTransport
+from stackcast.service.inflight import WorkerGone
+from stackcast.service.packets import PACKET_BYTES, Assembler, pieces, read_packet
+from stackcast.service.request_queue import RequestPipes
+from stackcast.service.transport import PipeTransport
 
 SPAWN = multiprocessing.get_context("spawn")
 BIG = 3 << 20  # 3 MiB: three times what the pipe holds
@@ -148,7 +148,7 @@ def test_pieces_left_by_a_reader_that_died_mid_request_are_dropped(
     pipes.put(big)
     pipes.put(small)
     assert read_packet(pipes._readers[0].fileno()) is not None  # a reader takes one piece, dies
-    with caplog.at_level(logging.WARNING, logger="service.request_queue"):
+    with caplog.at_level(logging.WARNING, logger="stackcast.service.request_queue"):
         assert pipes.get(timeout=1) == small
     assert "dropped 4 pieces of a request whose reader died" in caplog.text
     pipes.put(big)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.config import TrainConfig
+from stackcast.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_every_server_setting_is_documented() -> None:
-    from service.settings import ENV_PREFIX, ServeSettings
+    from stackcast.service.settings import ENV_PREFIX, ServeSettings
 
     readme = (ROOT / "README.md").read_text()
     for name in ServeSettings.model_fields:

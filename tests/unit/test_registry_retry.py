@@ -8,8 +8,13 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
-from service.loader import ModelNotFoundError
-from service.retry import RegistryUnavailableError, redact, retry_while_unreachable, unreachable
+from stackcast.service.loader import ModelNotFoundError
+from stackcast.service.retry import (
+    RegistryUnavailableError,
+    redact,
+    retry_while_unreachable,
+    unreachable,
+)
 
 URI = "http://ops:hunter2-secret@tracking.internal:5000"
 
@@ -54,7 +59,7 @@ def test_retries_with_doubling_pauses_until_the_server_answers(
             raise _refused()
         return "version 1"
 
-    with caplog.at_level(logging.WARNING, logger="service.retry"):
+    with caplog.at_level(logging.WARNING, logger="stackcast.service.retry"):
         result = retry_while_unreachable(call, URI, 300, sleep=clock.sleep, clock=lambda: clock.now)
     assert result == "version 1"
     assert clock.slept == [1.0, 2.0, 4.0, 8.0, 10.0]

@@ -10,8 +10,13 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from service.errors import MAX_PROBLEMS, problems
-from service.schema import MAX_ABS_VALUE, ForecastRequest, RequestLimits, set_request_limits
+from stackcast.service.errors import MAX_PROBLEMS, problems
+from stackcast.service.schema import (
+    MAX_ABS_VALUE,
+    ForecastRequest,
+    RequestLimits,
+    set_request_limits,
+)
 
 LIMITS = RequestLimits(
     input_size=48, max_horizon=12, min_history=24, max_series=3, max_history_length=500

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.request_queue import RequestPipes
+from stackcast.service.request_queue import RequestPipes
 
 SPAWN = multiprocessing.get_context("spawn")
 

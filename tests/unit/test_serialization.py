@@ -9,9 +9,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from models.config import ModelConfig
-from models.forecaster import StackedRNNForecaster
-from models.serialization import CONFIG_FILE, WEIGHTS_FILE, load_model_dir, save_model_dir
+from stackcast.models.config import ModelConfig
+from stackcast.models.forecaster import StackedRNNForecaster
+from stackcast.models.serialization import CONFIG_FILE, WEIGHTS_FILE, load_model_dir, save_model_dir
 
 pytestmark = pytest.mark.unit
 

@@ -11,9 +11,9 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from service.errors import field_path, problems
-from service.schema import ForecastRequest, RequestLimits, set_request_limits
-from service.windows import to_window, to_windows
+from stackcast.service.errors import field_path, problems
+from stackcast.service.schema import ForecastRequest, RequestLimits, set_request_limits
+from stackcast.service.windows import to_window, to_windows
 
 LIMITS = RequestLimits(
     input_size=48, max_horizon=12, min_history=24, max_series=3, max_history_length=500

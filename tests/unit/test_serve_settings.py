@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.loader import ModelSource
-from service.settings import SettingsError, load_settings
+from stackcast.service.loader import ModelSource
+from stackcast.service.settings import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

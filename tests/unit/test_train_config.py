@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from training.config import DEFAULT_CONFIG, TrainConfig, load_config
+from stackcast.training.config import DEFAULT_CONFIG, TrainConfig, load_config
 
 pytestmark = pytest.mark.unit
 

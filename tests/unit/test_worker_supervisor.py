@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from litserve.utils import WorkerSetupStatus
 
-from service import supervisor as supervision
-from service.inflight import WorkerGone
-from service.supervisor import WorkerSupervisor
+from stackcast.service import supervisor as supervision
+from stackcast.service.inflight import WorkerGone
+from stackcast.service.supervisor import WorkerSupervisor
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 if os.environ.get("STACKCAST_TEST_ROWS"):
-    from training import datamodule
+    from stackcast.training import datamodule
 
     _load = datamodule.WindowTensors.__getitem__
 
