@@ -17,6 +17,7 @@ InitScheme = Literal[
     "identity",
 ]
 Scaling = Literal["mean_abs", "standard", "none"]
+Padding = Literal["season", "mask"]
 
 GATES: dict[str, tuple[str, ...]] = {
     # Row blocks of weight_ih / weight_hh, in PyTorch's order.
@@ -57,6 +58,13 @@ class ModelConfig(BaseModel):
         ge=1,
         description="Add the seasonal-naive forecast (last season repeated); the network "
         "then learns the deviation from it. None: the network forecasts alone.",
+    )
+
+    padding: Padding = Field(
+        "season",
+        description="Histories shorter than input_size: 'mask' pads with NaN and feeds a 0/1 "
+        "observed channel beside the values (training and serving); 'season' repeats the "
+        "history's own season (no extra input).",
     )
 
     @model_validator(mode="after")

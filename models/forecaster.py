@@ -40,6 +40,20 @@ def _step_through(
     return torch.stack(steps, dim=1)  # (B, S, H)
 
 
+def _observed_stats(x: torch.Tensor, scaling: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`window_stats` over the finite points of each window only: (B, 1) each."""
+    observed = torch.isfinite(x)
+    count = observed.sum(dim=1, keepdim=True).clamp_min(1)
+    x0 = torch.where(observed, x, 0.0)
+    if scaling == "mean_abs":
+        return torch.zeros_like(x[:, :1]), x0.abs().sum(dim=1, keepdim=True) / count + _EPS
+    if scaling == "standard":
+        mean = x0.sum(dim=1, keepdim=True) / count
+        sq = torch.where(observed, (x - mean) ** 2, 0.0).sum(dim=1, keepdim=True)
+        return mean, (sq / (count - 1).clamp_min(1)).sqrt() + _EPS
+    return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+
+
 class StackedRNNForecaster(nn.Module):
     """A stack of recurrent layers whose top final state feeds a direct multi-horizon head.
 
@@ -51,14 +65,20 @@ class StackedRNNForecaster(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        dims = [config.patch_size] + [config.hidden_size] * (config.num_layers - 1)
+        features = config.patch_size * (2 if config.padding == "mask" else 1)  # values (+ mask)
+        dims = [features] + [config.hidden_size] * (config.num_layers - 1)
         self.layers = nn.ModuleList(_make_layer(config, d) for d in dims)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden_size, config.horizon)
         initialize(self, config)
 
     def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Location and scale of each raw window, each (B, 1): the space the model works in."""
+        """Location and scale of each raw window, each (B, 1): the space the model works in.
+
+        With `padding="mask"`, NaN points (padding) are left out of the statistics.
+        """
+        if self.config.padding == "mask":
+            return _observed_stats(x, self.config.scaling)
         if self.config.scaling == "mean_abs":
             return torch.zeros_like(x[:, :1]), x.abs().mean(dim=1, keepdim=True) + _EPS
         if self.config.scaling == "standard":
@@ -71,7 +91,7 @@ class StackedRNNForecaster(nn.Module):
         """Run the stack on a normalized window.
 
         Args:
-            z: normalized window, (B, T).
+            z: normalized window, (B, T); NaN marks padding (`padding="mask"`).
             states: if given, every layer runs one time step at a time (same result, slower)
                 and its hidden state at each step, (B, H), is appended here as one list per
                 layer: the graph nodes through which dL/dh_t flows, both up the stack and back
@@ -82,6 +102,9 @@ class StackedRNNForecaster(nn.Module):
             S = T / patch_size recurrent steps.
         """
         h = z.reshape(z.shape[0], -1, self.config.patch_size)  # (B, S, patch_size)
+        if self.config.padding == "mask":
+            observed = torch.isfinite(h)
+            h = torch.cat([torch.where(observed, h, 0.0), observed.to(h.dtype)], dim=2)
         outputs: list[torch.Tensor] = []
         for k, layer in enumerate(self.layers):
             if states is None:
@@ -110,7 +133,8 @@ class StackedRNNForecaster(nn.Module):
         """Forecast from raw values.
 
         Args:
-            x: raw input windows, (B, input_size).
+            x: raw input windows, (B, input_size); with `padding="mask"`, NaN marks padding
+                (see `stackcast.models.window`).
 
         Returns:
             Raw-scale forecasts, (B, horizon).

@@ -21,6 +21,7 @@ import torch
 from fastapi import HTTPException, Request, Response
 
 from stackcast.models import ModelConfig
+from stackcast.models.window import min_history, model_inputs
 from stackcast.service.loader import ModelSource, Registry, ServedModel, VersionInfo
 from stackcast.service.logs import configure_logging
 from stackcast.service.loop import ForecastLoop
@@ -29,7 +30,6 @@ from stackcast.service.reload import AliasWatcher
 from stackcast.service.retry import retry_while_unreachable
 from stackcast.service.schema import ForecastRequest, ForecastResponse, RequestLimits
 from stackcast.service.settings import ServeSettings
-from stackcast.service.windows import to_windows
 
 OPEN_PATHS = frozenset({"/health"})  # container health checks carry no key
 
@@ -148,8 +148,8 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
         """Why a new version can't answer the requests this server accepts, or None."""
         if config.horizon < self.limits.max_horizon:
             return f"its horizon {config.horizon} < the served {self.limits.max_horizon}"
-        if (config.season_length or 1) > self.limits.min_history:
-            return f"it needs {config.season_length} points, requests may carry fewer"
+        if min_history(config) > self.limits.min_history:
+            return f"it needs {min_history(config)} points, requests may carry fewer"
         return None
 
     # --- LitServe hooks ----------------------------------------------------------------------
@@ -163,7 +163,7 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
         served = self.served  # the version this whole batch runs on
         config = served.network.config
         histories = [s.history for request in inputs for s in request.series]
-        windows = to_windows(histories, config.input_size, config.season_length or 1)
+        windows = model_inputs(histories, config)  # the one window policy (models/window.py)
         tensor = torch.from_numpy(windows).to(self.target_device, non_blocking=True)
         return Batch(served, inputs, tensor)
 

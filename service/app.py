@@ -12,6 +12,7 @@ from fastapi import Depends, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from stackcast.models.window import min_history
 from stackcast.service.api import OPEN_PATHS, ForecastAPI
 from stackcast.service.errors import validation_error_handler
 from stackcast.service.inflight import InFlight
@@ -104,7 +105,7 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
     limits = RequestLimits(
         input_size=config.input_size,
         max_horizon=config.horizon,
-        min_history=max(config.season_length or 1, 1),
+        min_history=min_history(config),
         max_series=settings.max_series_per_request,
         max_history_length=settings.max_history_length,
     )

@@ -40,7 +40,7 @@ class RequestLimits:
 
     input_size: int  # points the model reads; longer histories use their last input_size
     max_horizon: int  # the model's trained horizon
-    min_history: int  # one season: shorter histories cannot be padded seasonally
+    min_history: int  # models/window.py:min_history (one season): the model needs them
     max_series: int
     max_history_length: int
 

@@ -32,6 +32,20 @@ class DataConfig(_Section):
         None, ge=1, description="Windows drawn per epoch (None: all windows, shuffled)."
     )
     seasonality: int = Field(24, ge=1, description="Seasonal period m for MASE and Naive2.")
+    val_windows: int = Field(
+        1,
+        ge=1,
+        description="Rolling validation origins per series (the last ones, val_step apart); "
+        "no training target overlaps any validation target.",
+    )
+    val_step: int | None = Field(
+        None, ge=1, description="Points between validation origins (None: the horizon)."
+    )
+    drop_short: bool = Field(
+        False,
+        description="Drop series too short to validate (with a warning naming how many) "
+        "instead of stopping with an error that lists them.",
+    )
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> Self:

@@ -17,8 +17,11 @@ from torch.utils.data import (
     SequentialSampler,
 )
 
-from stackcast.training.baselines import naive2
-from stackcast.training.metrics import mase, mase_scale, smape
+from stackcast.models import ModelConfig
+from stackcast.models.window import min_history, model_inputs
+from stackcast.training.baselines import naive1, naive2, seasonal_naive
+from stackcast.training.data import SeriesTooShortError
+from stackcast.training.metrics import mase_scale, smape
 
 
 class WindowTensors(Dataset[tuple[torch.Tensor, ...]]):
@@ -86,25 +89,46 @@ def _windows(values: np.ndarray, length: int, stride: int) -> np.ndarray:
     return view[::stride]
 
 
-class SeriesDataModule(L.LightningDataModule):
-    """Time-split windows of many series.
+def min_series_length(model: ModelConfig, val_windows: int = 1, val_step: int | None = None) -> int:
+    """The fewest points a series needs: context for its earliest validation origin + targets.
 
-    Validation is the last `horizon` points of every series, predicted from the `input_size`
-    points before them. Training windows end (targets included) before that span starts, so
-    nothing from the validation span leaks into training.
+    The context is one season (`min_history`) with `padding="mask"` and a whole `input_size`
+    with `padding="season"`. A series also trains once it has `horizon` points more: the
+    shortest training window is that context plus its target.
+    """
+    context = min_history(model) if model.padding == "mask" else model.input_size
+    return context + validation_span(model.horizon, val_windows, val_step)
+
+
+def validation_span(horizon: int, val_windows: int, val_step: int | None) -> int:
+    """Points at the end of each series that are validation targets (never training targets)."""
+    return horizon + (val_windows - 1) * (val_step or horizon)
+
+
+class SeriesDataModule(L.LightningDataModule):
+    """Time-split windows of many series, with rolling-origin validation.
+
+    Validation targets are the last `val_windows` forecast origins of every series, `val_step`
+    points apart (default: the horizon, so targets tile the end of the series); each is
+    predicted from the history before it. Training windows end (targets included) before the
+    first validation target, so no training target overlaps any validation target. Every
+    input window, training or validation, comes from the one window policy
+    (`stackcast.models.window`): histories shorter than `input_size` are padded as the model
+    says (`padding="mask"`: NaN-masked, down to one season of context).
     """
 
     def __init__(
         self,
         series: dict[str, np.ndarray],
         *,
-        input_size: int,
-        horizon: int,
+        model: ModelConfig,
         batch_size: int,
         stride: int = 1,
         samples_per_epoch: int | None = None,
         seasonality: int = 24,
         seed: int = 0,
+        val_windows: int = 1,
+        val_step: int | None = None,
     ) -> None:
         super().__init__()
         self.ids = list(series)
@@ -112,40 +136,91 @@ class SeriesDataModule(L.LightningDataModule):
         self.samples_per_epoch = samples_per_epoch
         self.seasonality = seasonality
         self.seed = seed  # of the shared batch order under DDP (see ShardedBatches)
-        window = input_size + horizon
-        short = {k: len(v) for k, v in series.items() if len(v) < window}
+        horizon = model.horizon
+        step = val_step or horizon
+        span = validation_span(horizon, val_windows, step)
+        need = min_series_length(model, val_windows, step)
+        short = {k: len(v) for k, v in series.items() if len(v) < need}
         if short:
-            raise ValueError(
-                f"{len(short)} series are shorter than input_size + horizon = {window}: "
-                f"{dict(list(short.items())[:5])}"
+            raise SeriesTooShortError(
+                f"{len(short)} series have fewer than the {need} points a series needs "
+                f"({need - span} of context, then {val_windows} validation window(s) of "
+                f"{horizon}, {step} apart): {dict(list(short.items())[:5])}. Drop them "
+                "(data.drop_short: true), or shorten model.horizon or data.val_windows"
             )
-        train_parts = [v[:-horizon].astype(np.float32) for v in series.values()]
-        chunks = [_windows(p, window, stride) for p in train_parts if len(p) >= window]
-        if not chunks:
-            raise ValueError(
-                f"no training windows: every series needs at least input_size + 2 * horizon "
-                f"= {input_size + 2 * horizon} points (the last {horizon} are for validation)"
+        train_parts = [v[:-span].astype(np.float32) for v in series.values()]
+        x_parts, y_parts = self._training_windows(train_parts, model, stride)
+        if not x_parts:
+            raise SeriesTooShortError(
+                f"no training windows: a series needs at least {need + horizon} points to train "
+                f"(the last {span} are validation targets)"
             )
-        train = torch.from_numpy(np.concatenate(chunks))  # (N, T + H)
-        self.train_x, self.train_y = train[:, :input_size], train[:, input_size:]
-        # Validation: one window per series, (S, T) -> (S, H).
-        val_x = np.stack([v[-window:-horizon] for v in series.values()]).astype(np.float32)
-        val_y = np.stack([v[-horizon:] for v in series.values()]).astype(np.float32)
-        # MASE scale and Naive2 come from the training part only (the validation span excluded).
-        # MASE scale per series; lag 1 when a training part is no longer than a season.
-        scale = [mase_scale(p, seasonality if len(p) > seasonality else 1) for p in train_parts]
-        self.val_insample = [p.astype(np.float64) for p in train_parts]  # per series (n_i - H,)
-        self.val_naive2 = naive2(self.val_insample, horizon, seasonality)  # (S, H)
-        self.val_x, self.val_y = torch.from_numpy(val_x), torch.from_numpy(val_y)
+        self.train_x = torch.from_numpy(np.concatenate(x_parts))  # (N, T)
+        self.train_y = torch.from_numpy(np.concatenate(y_parts))  # (N, H)
+        # Validation: rolling origins, series by series, earliest first: (S * W, T) -> (S * W, H).
+        histories, targets, insample, self.val_index = [], [], [], []
+        for uid, values, part in zip(self.ids, series.values(), train_parts, strict=True):
+            for j in reversed(range(val_windows)):
+                origin = len(values) - horizon - j * step
+                histories.append(values[:origin])
+                targets.append(values[origin : origin + horizon])
+                insample.append(part.astype(np.float64))
+                self.val_index.append((uid, origin))
+        self.val_x = torch.from_numpy(model_inputs(histories, model))
+        self.val_y = torch.from_numpy(np.stack(targets).astype(np.float32))
+        # MASE scale from each series' training part (targets excluded); lag 1 when the part
+        # is no longer than a season. Naive2 from each window's own history.
+        scale = [mase_scale(p, seasonality if len(p) > seasonality else 1) for p in insample]
+        self.val_insample = insample  # per validation row, its series' training part
+        self.val_histories = [h.astype(np.float64) for h in histories]
+        self.val_naive2 = naive2(self.val_histories, horizon, seasonality)  # (S * W, H)
+        self._mase_scale = np.maximum(np.array(scale), 1e-8)  # (S * W,) float64
         self.val_mase_scale = torch.tensor(scale, dtype=torch.float32).clamp_min(1e-8)
+
+    @staticmethod
+    def _training_windows(
+        parts: list[np.ndarray], model: ModelConfig, stride: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Inputs and targets of every training window: full ones, then padded ones (mask)."""
+        input_size, horizon = model.input_size, model.horizon
+        xs, ys = [], []
+        for part in parts:
+            if len(part) >= input_size + horizon:
+                full = _windows(part, input_size + horizon, stride)  # (n, T + H)
+                xs.append(full[:, :input_size])
+                ys.append(full[:, input_size:])
+            if model.padding != "mask":
+                continue
+            # Context shorter than the window: from one season up, every `stride` points.
+            contexts = range(min_history(model), min(input_size, len(part) - horizon + 1), stride)
+            if len(contexts):
+                xs.append(model_inputs([part[:c] for c in contexts], model))
+                ys.append(np.stack([part[c : c + horizon] for c in contexts]))
+        return xs, ys
 
     def naive2_scores(self) -> tuple[float, float]:
         """Naive2's (sMAPE, MASE) on the validation windows: the reference that makes OWA."""
-        y = self.val_y.numpy().astype(np.float64)  # (S, H)
-        return (
-            float(smape(y, self.val_naive2).mean()),
-            float(mase(self.val_insample, y, self.val_naive2, self.seasonality).mean()),
-        )
+        return self.baseline_scores(1)["Naive2"]
+
+    def baseline_scores(self, season_length: int) -> dict[str, tuple[float, float]]:
+        """(sMAPE, MASE) of Naive1, sNaive (`season_length`) and Naive2 on the validation windows.
+
+        Each baseline forecasts from its window's own history; scores are means over windows.
+        """
+        y = self.val_y.numpy().astype(np.float64)  # (S * W, H)
+        horizon = y.shape[1]
+        forecasts = {
+            "Naive1": naive1(self.val_histories, horizon),
+            "sNaive": seasonal_naive(self.val_histories, horizon, season_length),
+            "Naive2": self.val_naive2,
+        }
+        return {
+            name: (
+                float(smape(y, f).mean()),
+                float((np.abs(y - f).mean(axis=1) / self._mase_scale).mean()),
+            )
+            for name, f in forecasts.items()
+        }
 
     @property
     def num_train_windows(self) -> int:

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from stackcast.models import StackedRNNForecaster
+from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.models.window import model_inputs
 from stackcast.training.baselines import naive1, seasonal_naive
 from stackcast.training.data import load_series
 from stackcast.training.m4 import load_m4_hourly
@@ -36,13 +37,14 @@ def _load_split(
 
 
 def forecast_windows(
-    model: mlflow.pyfunc.PyFuncModel, train: list[np.ndarray], input_size: int
+    model: mlflow.pyfunc.PyFuncModel, train: list[np.ndarray], config: ModelConfig
 ) -> np.ndarray:
-    """Forecast each series from its last `input_size` points: (S, horizon)."""
-    short = [i for i, v in enumerate(train) if len(v) < input_size]
-    if short:
-        raise ValueError(f"{len(short)} series are shorter than the model's input_size")
-    windows = np.stack([v[-input_size:] for v in train]).astype(np.float32)  # (S, T)
+    """Forecast each series from its history through the one window policy: (S, horizon).
+
+    Raises:
+        ShortHistoryError: a history is shorter than the model needs (`min_history`).
+    """
+    windows = model_inputs(train, config)  # (S, T): cropped, or padded as the model says
     return np.asarray(model.predict(windows), dtype=np.float64)
 
 
@@ -71,7 +73,7 @@ def evaluate(
     horizon = len(test[0])
     if network.config.horizon < horizon:
         raise ValueError(f"model horizon {network.config.horizon} < test horizon {horizon}")
-    ours = forecast_windows(pyfunc, train, network.config.input_size)[:, :horizon]
+    ours = forecast_windows(pyfunc, train, network.config)[:, :horizon]
     y = np.stack(test).astype(np.float64)
     table = score_table(
         train,

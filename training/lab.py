@@ -206,8 +206,7 @@ def _m4_data(budget: Budget, model: ModelConfig) -> tuple[SeriesDataModule, Any]
     series = dict(list(zip(split.ids, split.train, strict=True))[: budget.m4_series])
     dm = SeriesDataModule(
         series,
-        input_size=model.input_size,
-        horizon=model.horizon,
+        model=model,
         batch_size=256,
         samples_per_epoch=budget.m4_samples,
     )

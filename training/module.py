@@ -18,10 +18,14 @@ _MIN_SEASONAL_SCALE = 1e-2  # in units of the window's scale: caps a flat window
 
 
 def seasonal_scale(z: torch.Tensor, seasonality: int) -> torch.Tensor:
-    """Mean |z_t - z_(t-m)| of each window, (B, T) -> (B, 1): the MASE denominator, per window."""
+    """Mean |z_t - z_(t-m)| of each window, (B, T) -> (B, 1): the MASE denominator, per window.
+
+    Padding (NaN) is left out; a window with no pair of observed points m apart weighs 1.
+    """
     m = seasonality if z.shape[1] > seasonality else 1
-    diffs = (z[:, m:] - z[:, :-m]).abs().mean(dim=1, keepdim=True)
-    return diffs.clamp_min(_MIN_SEASONAL_SCALE)
+    diffs = (z[:, m:] - z[:, :-m]).abs()
+    mean = diffs.nanmean(dim=1, keepdim=True).nan_to_num(1.0)
+    return mean.clamp_min(_MIN_SEASONAL_SCALE)
 
 
 class ForecastModule(L.LightningModule):

@@ -83,13 +83,14 @@ def build_datamodule(config: TrainConfig, series: dict[str, np.ndarray]) -> Seri
     """Training and validation windows of `series` as `config` cuts them."""
     return SeriesDataModule(
         series,
-        input_size=config.model.input_size,
-        horizon=config.model.horizon,
+        model=config.model,
         batch_size=config.optim.batch_size,
         stride=config.data.stride,
         samples_per_epoch=config.data.samples_per_epoch,
         seasonality=config.data.seasonality,
         seed=config.trainer.seed,
+        val_windows=config.data.val_windows,
+        val_step=config.data.val_step,
     )
 
 

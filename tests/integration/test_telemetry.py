@@ -47,8 +47,7 @@ def _fit(
         prepare(model)
     dm = SeriesDataModule(
         _series(config.input_size + config.horizon + 40),
-        input_size=config.input_size,
-        horizon=config.horizon,
+        model=config,
         batch_size=16,
     )
     trainer = L.Trainer(

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from stackcast.models import ModelConfig
 from stackcast.training.datamodule import SeriesDataModule
 
 pytestmark = pytest.mark.unit
@@ -12,6 +13,7 @@ T, H, M = 4, 3, 2  # input_size, horizon, seasonality
 OFFSET = 1000  # series i holds OFFSET * i + (time index + 1): value -> (series, time)
 # 8 points: T + H <= 8 < T + 2H, so validation only; the others also train
 LENGTHS = {"a": 20, "b": 15, "short": 8, "c": 11}
+MODEL = ModelConfig(input_size=T, horizon=H)
 
 
 def make_series(lengths: dict[str, int] = LENGTHS) -> dict[str, np.ndarray]:
@@ -26,8 +28,7 @@ def make_dm(stride: int = 1, **kwargs: object) -> SeriesDataModule:
     options.update(kwargs)
     return SeriesDataModule(
         make_series(),
-        input_size=T,
-        horizon=H,
+        model=MODEL,
         stride=stride,
         **options,  # type: ignore[arg-type]
     )
@@ -118,14 +119,14 @@ def test_mase_scale_comes_from_the_training_part() -> None:
 
 def test_all_series_too_short_raises_value_error() -> None:
     series = {"x": np.arange(T + 2 * H - 1, dtype=float), "y": np.arange(T + H, dtype=float)}
-    with pytest.raises(ValueError, match="input_size") as err:
-        SeriesDataModule(series, input_size=T, horizon=H, batch_size=4, seasonality=M)
+    with pytest.raises(ValueError, match="points to train") as err:
+        SeriesDataModule(series, model=MODEL, batch_size=4, seasonality=M)
     assert str(T + 2 * H) in str(err.value)
 
 
 def test_exactly_one_training_window_at_the_minimum_length() -> None:
     series = {"x": np.arange(T + 2 * H, dtype=float) + 1}
-    dm = SeriesDataModule(series, input_size=T, horizon=H, batch_size=4, seasonality=M)
+    dm = SeriesDataModule(series, model=MODEL, batch_size=4, seasonality=M)
     assert dm.num_train_windows == 1
 
 
@@ -175,3 +176,51 @@ def test_val_dataloader_yields_series_in_order_with_mase_scale() -> None:
     assert torch.equal(scale, dm.val_mase_scale)
     series, _ = decode(x)
     np.testing.assert_array_equal(series[:, 0], np.arange(len(LENGTHS)))
+
+
+@pytest.mark.parametrize(("windows", "step"), [(1, None), (3, None), (4, 2), (2, 5)])
+def test_no_training_target_overlaps_any_validation_target(windows: int, step: int | None) -> None:
+    series = make_series({"a": 40, "b": 31})
+    dm = SeriesDataModule(
+        series, model=MODEL, batch_size=4, seasonality=M, val_windows=windows, val_step=step
+    )
+    assert len(dm.val_x) == 2 * windows
+    val_targets = set(decode(dm.val_y)[0].ravel() * OFFSET + decode(dm.val_y)[1].ravel())
+    train_targets = set(decode(dm.train_y)[0].ravel() * OFFSET + decode(dm.train_y)[1].ravel())
+    assert not val_targets & train_targets
+    # Origins are `step` apart and the latest window ends the series.
+    for i, (uid, values) in enumerate(series.items()):
+        origins = [o for u, o in dm.val_index if u == uid]
+        assert origins[-1] == len(values) - H
+        assert np.diff(origins).tolist() == [step or H] * (windows - 1)
+        _, t = decode(dm.val_y[i * windows : (i + 1) * windows])
+        np.testing.assert_array_equal(t[:, 0] - 1, origins)  # 1-based time = origin + 1
+
+
+def test_one_long_series_is_validated_on_many_windows() -> None:
+    series = {"only": np.arange(500, dtype=float) + 1}
+    dm = SeriesDataModule(series, model=MODEL, batch_size=4, seasonality=M, val_windows=20)
+    assert dm.val_x.shape == (20, T)
+    assert int(dm.train_y.max()) <= 500 - H - 19 * H  # trained before the first target
+
+
+def test_masked_model_trains_on_short_series_with_padded_windows() -> None:
+    model = ModelConfig(input_size=8, horizon=2, season_length=2, padding="mask")
+    series = {"long": np.arange(30, dtype=float) + 1, "short": 1000 + np.arange(7, dtype=float)}
+    dm = SeriesDataModule(series, model=model, batch_size=4, seasonality=1)
+    # "short" (7 points): 5 training points; windows with 2 and 3 points of context.
+    short_rows = (dm.train_y >= 1000).all(dim=1)
+    x = dm.train_x[short_rows]
+    assert x.shape == (2, 8)
+    assert torch.isnan(x).sum(dim=1).tolist() == [6, 5]
+    np.testing.assert_array_equal(dm.train_y[short_rows].numpy(), [[1002, 1003], [1003, 1004]])
+    # Validation of "short": the 5 points before the last 2, NaN-padded to 8.
+    row = [u for u, _ in dm.val_index].index("short")
+    assert torch.isnan(dm.val_x[row]).sum() == 3
+
+
+def test_series_below_the_stated_minimum_are_listed() -> None:
+    model = ModelConfig(input_size=8, horizon=2, season_length=3, padding="mask")
+    series = {"ok": np.arange(30, dtype=float), "tiny": np.arange(4, dtype=float)}
+    with pytest.raises(ValueError, match=r"fewer than the 5 points.*'tiny': 4"):
+        SeriesDataModule(series, model=model, batch_size=4)

@@ -6,14 +6,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from stackcast.service.errors import field_path, problems
 from stackcast.service.schema import ForecastRequest, RequestLimits, set_request_limits
-from stackcast.service.windows import to_window, to_windows
 
 LIMITS = RequestLimits(
     input_size=48, max_horizon=12, min_history=24, max_series=3, max_history_length=500
@@ -93,33 +91,3 @@ def test_bad_requests_are_refused(body: dict[str, Any], reason: str) -> None:
 def test_field_paths_read_like_code() -> None:
     assert field_path(("body", "series", 2, "history", 7)) == "series[2].history[7]"
     assert field_path(("body",)) == "body"
-
-
-def test_long_history_uses_its_last_window() -> None:
-    history = np.arange(100, dtype=np.float32)
-    np.testing.assert_array_equal(to_window(history, 48, 24), history[-48:])
-
-
-def test_short_history_is_padded_with_its_own_season_in_phase() -> None:
-    season = np.array([10.0, 20.0, 30.0, 40.0], dtype=np.float32)
-    history = np.tile(season, 3)[1:]  # 11 points starting at phase 1
-    window = to_window(history, 16, 4)
-    assert window.shape == (16,)
-    np.testing.assert_array_equal(window[-11:], history)
-    # A truly periodic series padded in phase is the same periodic series.
-    np.testing.assert_array_equal(window, np.tile(season, 4)[-16:])
-
-
-def test_without_seasonality_the_first_value_repeats() -> None:
-    window = to_window([5.0, 6.0, 7.0], 6, 1)
-    np.testing.assert_array_equal(window, [5, 5, 5, 5, 6, 7])
-
-
-def test_history_shorter_than_a_season_cannot_be_padded() -> None:
-    with pytest.raises(ValueError, match="shorter than one season"):
-        to_window([1.0, 2.0], 8, 4)
-
-
-def test_windows_of_many_histories_stack() -> None:
-    windows = to_windows([list(range(60)), list(range(30))], 48, 24)
-    assert windows.shape == (2, 48) and windows.dtype == np.float32
