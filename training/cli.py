@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from stackcast.training.config import DEFAULT_CONFIG, TrainConfig, load_config
+from stackcast.training.config import AUTO_CONFIG, DEFAULT_CONFIG, Choice, TrainConfig, load_config, load_tree
 
 if TYPE_CHECKING:
     from stackcast.training.resume import ResumePoint
@@ -63,8 +63,19 @@ def train(
             "checkpoint, into the same MLflow run, with the config it logged."
         ),
     ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Train on this long-format file (unique_id, ds, y); without --config, every "
+            "other choice is made from the data (printed, and logged to MLflow)."
+        ),
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="Steps to forecast (= --set model.horizon=H).")
+    ] = None,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
+    from stackcast.training.auto import resolve_from_data
     from stackcast.training.resume import ResumeError
     from stackcast.training.telemetry import NonFiniteLossError
     from stackcast.training.train import TrainingInterruptedError, is_ddp_replica
@@ -72,13 +83,24 @@ def train(
 
     if run_id is not None and not resume:
         raise typer.BadParameter("a RUN_ID is only read with --resume", param_hint="RUN_ID")
-    train_config = load_config(config or DEFAULT_CONFIG, set_ or [])
+    shortcuts = ["data.source=file", f"data.path={data}"] if data is not None else []
+    shortcuts += [f"model.horizon={horizon}"] if horizon is not None else []
     try:
         point = None
-        if resume and not is_ddp_replica():  # replicas join the run rank 0 resumes
-            point = _resume_point(run_id, train_config, stated=config is not None or bool(set_))
-            train_config = point.config
-        result = run_training(train_config, resume=point)
+        choices: list[Choice] = []
+        if resume:
+            train_config = load_config(config or DEFAULT_CONFIG, [*(set_ or []), *shortcuts])
+            if not is_ddp_replica():  # replicas join the run rank 0 resumes
+                stated = config is not None or bool(set_) or bool(shortcuts)
+                point = _resume_point(run_id, train_config, stated=stated)
+                train_config = point.config
+        else:
+            base = config or (AUTO_CONFIG if data is not None else DEFAULT_CONFIG)
+            tree = load_tree(base, [*shortcuts, *(set_ or [])])
+            train_config, choices = resolve_from_data(tree)
+            for choice in choices:
+                typer.echo(f"auto: {choice.line()}")
+        result = run_training(train_config, resume=point, choices=choices)
     except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -91,6 +113,10 @@ def train(
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"registered: {reg.name} version {reg.version}")
     typer.echo(f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs})")
+    ours = (result.metrics["val/smape"], result.metrics["val/mase"])
+    typer.echo(f"{f'validation ({result.val_windows} windows)':<28}{'sMAPE':>8}{'MASE':>8}")
+    for name, (smape_value, mase_value) in {"stackcast": ours, **result.baselines}.items():
+        typer.echo(f"  {name:<26}{smape_value:>8.3f}{mase_value:>8.3f}")
     if reg.alias_moved:
         before = f"from version {reg.previous_champion}" if reg.previous_champion else "(new)"
         typer.echo(f"alias '{reg.alias}' moved to version {reg.version} {before}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -11,8 +12,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stackcast.models.config import ModelConfig
 from stackcast.training.data import FillPolicy
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "m4_hourly.yaml"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DEFAULT_CONFIG = CONFIGS / "m4_hourly.yaml"  # `stackcast train` with no --config
+AUTO_CONFIG = CONFIGS / "auto.yaml"  # `stackcast train --data FILE` with no --config
 SelectionMetric = Literal["val/owa", "val/smape", "val/mase", "val/loss"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One resolved `auto` key, with the reason it was chosen."""
+
+    key: str
+    value: Any
+    reason: str
+
+    def line(self) -> str:
+        """`key = value  (reason)`: what `train` prints."""
+        return f"{self.key} = {self.value}  ({self.reason})"
 
 
 class _Section(BaseModel):
@@ -187,17 +203,38 @@ def _apply_override(tree: dict[str, Any], assignment: str) -> None:
     node[leaf] = yaml.safe_load(raw)  # "64" -> 64, "null" -> None, "lstm" -> "lstm"
 
 
+def load_tree(path: Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A YAML config (default: configs/m4_hourly.yaml) plus `section.key=value` overrides.
+
+    The tree is not validated yet: values may still be `auto` (see `training/auto.py`).
+
+    Raises:
+        ValueError: the file is not a mapping, or an override is malformed.
+    """
+    tree = yaml.safe_load((path or DEFAULT_CONFIG).read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path}: the top level must be a mapping of sections")
+    for assignment in overrides or []:
+        _apply_override(tree, assignment)
+    return tree
+
+
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config, apply `section.key=value` overrides, and validate every key.
 
     Raises:
         pydantic.ValidationError: naming each unknown or invalid key and the allowed values.
-        ValueError: for a malformed override.
+        ValueError: for a malformed override, or a value `auto` (only `stackcast train`,
+            which reads the data first, resolves those: `training/auto.py`).
     """
-    text = (path or DEFAULT_CONFIG).read_text()
-    tree = yaml.safe_load(text) or {}
-    if not isinstance(tree, dict):
-        raise ValueError(f"{path}: the top level must be a mapping of sections")
-    for assignment in overrides or []:
-        _apply_override(tree, assignment)
+    tree = load_tree(path, overrides)
+    autos = [
+        f"{section}.{key}"
+        for section, values in tree.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+        if value == "auto"
+    ]
+    if autos:
+        raise ValueError(f"{', '.join(autos)}: 'auto' is resolved from the data by `train`")
     return TrainConfig.model_validate(tree)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,9 +26,9 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from stackcast.models import StackedRNNForecaster, flatten_init_report, init_report
 from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping
-from stackcast.training.config import DataConfig, TrainConfig
+from stackcast.training.config import Choice, DataConfig, TrainConfig
 from stackcast.training.data import data_fingerprint, load_series
-from stackcast.training.datamodule import SeriesDataModule
+from stackcast.training.datamodule import SeriesDataModule, min_series_length
 from stackcast.training.gradient_report import log_gradient_report
 from stackcast.training.interrupt import SynchronizedStop, sigterm_noted
 from stackcast.training.m4 import load_m4_hourly
@@ -56,6 +57,8 @@ class TrainResult:
     registration: Registration
     metrics: dict[str, float]  # validation metrics of the best checkpoint
     epochs: int
+    baselines: dict[str, tuple[float, float]]  # (sMAPE, MASE) on the same validation windows
+    val_windows: int  # validation windows in all (series x rolling origins)
 
 
 class TrainingInterruptedError(Exception):
@@ -77,6 +80,25 @@ def load_training_series(data: DataConfig, min_length: int) -> dict[str, np.ndar
         return dict(zip(split.ids, split.train, strict=True))
     assert data.path is not None  # guaranteed by DataConfig's validator
     return load_series(data.path, min_length=min_length, fill=data.fill)
+
+
+def drop_short_series(config: TrainConfig, series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """With `data.drop_short`, leave out the series too short to validate, with a warning.
+
+    Without it, they stay, and the datamodule's error lists them.
+    """
+    d = config.data
+    if not d.drop_short:
+        return series
+    need = min_series_length(config.model, d.val_windows, d.val_step)
+    kept = {k: v for k, v in series.items() if len(v) >= need}
+    if len(kept) < len(series):
+        warnings.warn(
+            f"data.drop_short: dropped {len(series) - len(kept)} of {len(series)} series "
+            f"shorter than {need} points",
+            stacklevel=2,
+        )
+    return kept
 
 
 def build_datamodule(config: TrainConfig, series: dict[str, np.ndarray]) -> SeriesDataModule:
@@ -179,11 +201,10 @@ def _prepare(config: TrainConfig) -> _Prepared:
     _check_accelerator(config)
     configure_tracking()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    m = config.model
-    series = load_training_series(config.data, min_length=m.input_size + m.horizon)
+    series = drop_short_series(config, load_training_series(config.data, min_length=1))
     dm = build_datamodule(config, series)
     module = ForecastModule(
-        StackedRNNForecaster(m),
+        StackedRNNForecaster(config.model),
         config.optim,
         val_naive2=dm.naive2_scores(),
         seasonality=config.data.seasonality,
@@ -195,11 +216,13 @@ def train(
     config: TrainConfig,
     extra_callbacks: Sequence[Callback] = (),
     resume: ResumePoint | None = None,
+    choices: Sequence[Choice] = (),
 ) -> TrainResult | None:
     """Train, track and register one model as `config` describes.
 
     `extra_callbacks` join the Trainer's own (e.g. a benchmark's timer). With `resume`, the
     interrupted run continues from its last checkpoint (`config` must be `resume.config`).
+    `choices` (the `auto` keys resolved for `config`) are logged as params and description.
     Returns None in a DDP replica (rank > 0): rank 0 logs and registers.
 
     Raises:
@@ -226,12 +249,12 @@ def train(
             exclusive_run(resume.checkpoint_dir, resume.run_id),
             mlflow.start_run(run_id=resume.run_id, log_system_metrics=True),
         ):
-            return _train_in_run(config, prepared, resume.run_id, extra_callbacks, resume)
+            return _train_in_run(config, prepared, resume.run_id, extra_callbacks, resume, ())
     experiment = experiment_id(config.registry.experiment)
     with mlflow.start_run(experiment_id=experiment, log_system_metrics=True) as run:
         run_id = run.info.run_id
         with exclusive_run(checkpoint_dir(config, run_id), run_id):
-            return _train_in_run(config, prepared, run_id, extra_callbacks, None)
+            return _train_in_run(config, prepared, run_id, extra_callbacks, None, choices)
 
 
 def _train_in_run(
@@ -240,6 +263,7 @@ def _train_in_run(
     run_id: str,
     extra_callbacks: Sequence[Callback],
     resume: ResumePoint | None,
+    choices: Sequence[Choice],
 ) -> TrainResult:
     dm, module = prepared.datamodule, prepared.module
     m = config.model
@@ -256,6 +280,10 @@ def _train_in_run(
                 "model.num_parameters": sum(p.numel() for p in module.model.parameters()),
             }
         )
+        if choices:
+            mlflow.log_params({f"auto.{c.key}": c.reason[:500] for c in choices})
+            lines = [f"- `{c.key}` = `{c.value}`: {c.reason}" for c in choices]
+            mlflow.set_tag("mlflow.note.content", "Chosen from the data:\n\n" + "\n".join(lines))
         mlflow.log_metrics(flatten_init_report(report))
         mlflow.log_dict(report, "init_report.json")
         mlflow.log_dict(config.model_dump(mode="json"), CONFIG_ARTIFACT)  # what --resume reads
@@ -287,6 +315,14 @@ def _train_in_run(
         log_gradient_report(telemetry.maps, telemetry.verdict())
     best = {f"best/{k.replace('/', '_')}": float(v) for k, v in scores.items()}
     mlflow.log_metrics(best)
+    baselines = dm.baseline_scores(m.season_length or config.data.seasonality)
+    for name, (smape_value, mase_value) in baselines.items():
+        mlflow.log_metrics(
+            {
+                f"baseline/{name.lower()}_smape": smape_value,
+                f"baseline/{name.lower()}_mase": mase_value,
+            }
+        )
     mlflow.log_metric("epochs_trained", epochs)
     model_uri = log_forecaster(module.model, dm.val_x[:2].numpy(), name="model")
     registration = register_model(
@@ -305,7 +341,13 @@ def _train_in_run(
         }
     )
     return TrainResult(
-        run_id, model_uri, registration, {k: float(v) for k, v in scores.items()}, epochs
+        run_id,
+        model_uri,
+        registration,
+        {k: float(v) for k, v in scores.items()},
+        epochs,
+        baselines,
+        len(dm.val_x),
     )
 
 
