@@ -8,10 +8,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from stackcast.models.config import ModelConfig
+from stackcast.models.contract import CONFIG_FILE, WEIGHTS_FILE
 from stackcast.models.forecaster import StackedRNNForecaster
-
-WEIGHTS_FILE = "weights.safetensors"
-CONFIG_FILE = "model_config.json"
 
 
 def save_model_dir(model: StackedRNNForecaster, directory: Path) -> Path:

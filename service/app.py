@@ -12,6 +12,7 @@ from fastapi import Depends, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG
 from stackcast.models.window import min_history
 from stackcast.service.api import OPEN_PATHS, ForecastAPI
 from stackcast.service.errors import validation_error_handler
@@ -180,8 +181,8 @@ def describe(api: ForecastAPI, source: ModelSource, devices: list[Any]) -> dict[
             "hidden_size": config["hidden_size"],
             "input_size": config["input_size"],
             "horizon": config["horizon"],
-            "validation_metric": tags.get("validation_metric"),
-            "validation_metric_value": _number(tags.get("validation_metric_value")),
+            METRIC_TAG: tags.get(METRIC_TAG),
+            METRIC_VALUE_TAG: _number(tags.get(METRIC_VALUE_TAG)),
             "device": newest["device"],
         }
     return body

@@ -14,9 +14,8 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 
 from stackcast.models import ModelConfig, StackedRNNForecaster, load_model_dir
-from stackcast.models.serialization import CONFIG_FILE, WEIGHTS_FILE
+from stackcast.models.contract import CONFIG_FILE, MODEL_DIR, WEIGHTS_FILE
 
-MODEL_DIR = "artifacts/model_dir"  # where the pyfunc keeps weights.safetensors + config
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 

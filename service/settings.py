@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stackcast.models.contract import EMBEDDED_TRACKING_URI
+
 ENV_PREFIX = "STACKCAST_"
-EMBEDDED_TRACKING_URI = "sqlite:///mlflow.db"  # what `stackcast train` writes to by default
 MIN_API_KEY_LENGTH = 16  # a shorter shared secret is guessable
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import torch
 from mlflow.tracking import MlflowClient
 
-from stackcast.service.loader import MODEL_DIR
+from stackcast.models.contract import MODEL_DIR
 from tests.conftest import ServedStore, in_store
 
 

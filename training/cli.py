@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Annotated
 import pandas as pd
 import typer
 
-from stackcast.training.config import AUTO_CONFIG, DEFAULT_CONFIG, Choice, TrainConfig, load_config, load_tree
+from stackcast.training.config import (
+    AUTO_CONFIG,
+    DEFAULT_CONFIG,
+    Choice,
+    TrainConfig,
+    load_config,
+    load_tree,
+)
 
 if TYPE_CHECKING:
     from stackcast.training.resume import ResumePoint

@@ -16,8 +16,7 @@ import torch
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from stackcast.models import StackedRNNForecaster, load_model_dir
-
-MODEL_DIR_ARTIFACT = "model_dir"  # artifacts key: weights.safetensors + model_config.json
+from stackcast.models.contract import MODEL_DIR_ARTIFACT
 
 
 class ForecasterPyfunc(PythonModel):  # type: ignore[misc]

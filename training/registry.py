@@ -15,12 +15,10 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 from stackcast.models import StackedRNNForecaster, save_model_dir
-from stackcast.training.pyfunc_model import MODEL_DIR_ARTIFACT
+from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG, MODEL_DIR_ARTIFACT
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the repository: models/, stackcast/
-METRIC_TAG = "validation_metric"
-METRIC_VALUE_TAG = "validation_metric_value"
 
 
 @dataclass(frozen=True)

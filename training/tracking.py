@@ -7,8 +7,7 @@ from pathlib import Path
 
 import mlflow
 
-EMBEDDED_DB = "mlflow.db"  # the model registry needs a database-backed store
-EMBEDDED_ARTIFACTS = "mlartifacts"
+from stackcast.models.contract import EMBEDDED_ARTIFACTS, EMBEDDED_DB
 
 
 def configure_tracking() -> str:
