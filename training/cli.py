@@ -190,18 +190,37 @@ def evaluate(
         str, typer.Option(help="Model URI, e.g. models:/stackcast@champion.")
     ] = "models:/stackcast@champion",
     train_file: Annotated[
-        Path | None, typer.Option("--train", help="Long-format history (default: M4 Hourly).")
+        Path | None,
+        typer.Option(
+            "--train",
+            help="Long-format history (default: the bundled M4 subset the model was trained on).",
+        ),
     ] = None,
     test_file: Annotated[
         Path | None, typer.Option("--test", help="Long-format test values following --train.")
     ] = None,
-    seasonality: Annotated[int, typer.Option(help="Seasonal period m for MASE/Naive2.")] = 24,
+    seasonality: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Seasonal period m for MASE/sNaive/Naive2 (default: the M4 subset's, 24 Hourly "
+            "and 1 Weekly; with --train/--test the model's data.seasonality).",
+        ),
+    ] = None,
 ) -> None:
     """Score a registered model on the test part; print sMAPE / MASE / OWA beside baselines."""
     from stackcast.training.evaluate import evaluate as run_evaluation
 
-    table = run_evaluation(
-        model, train_path=train_file, test_path=test_file, seasonality=seasonality
-    )
+    try:
+        table = run_evaluation(
+            model,
+            train_path=train_file,
+            test_path=test_file,
+            seasonality=seasonality,
+            announce=typer.echo,
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         typer.echo(table.to_string())

@@ -38,8 +38,9 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the series come from and how they are windowed."""
 
-    source: Literal["m4_hourly", "file"] = Field(
-        "m4_hourly", description="Bundled M4 Hourly train part, or a long-format file."
+    source: Literal["m4_hourly", "m4_weekly", "file"] = Field(
+        "m4_hourly",
+        description="A bundled M4 subset's train part (Hourly, Weekly), or a long-format file.",
     )
     path: Path | None = Field(None, description="CSV/Parquet in long format (source=file).")
     fill: FillPolicy = Field("error", description="What to do with NaN/inf values.")
@@ -67,8 +68,10 @@ class DataConfig(_Section):
     def _path_matches_source(self) -> Self:
         if self.source == "file" and self.path is None:
             raise ValueError("data.path is required when data.source is 'file'")
-        if self.source == "m4_hourly" and self.path is not None:
-            raise ValueError("data.path is only read when data.source is 'file'")
+        if self.source != "file" and self.path is not None:
+            raise ValueError(
+                f"data.path is only read when data.source is 'file' (got '{self.source}')"
+            )
         return self
 
 

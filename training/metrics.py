@@ -1,8 +1,9 @@
 """Official M4 point-forecast metrics: sMAPE, MASE and OWA (relative to Naive2).
 
 Definitions follow the competition's evaluation code (`Benchmarks and Evaluation.R` in
-Mcompetitions/M4-methods) and `data/m4-hourly/SOURCE.md`. Per-series values are means over the
-horizon; a method's score is the mean over series, and OWA is computed from those means.
+Mcompetitions/M4-methods) and `data/m4-hourly/SOURCE.md` (Weekly: `data/m4-weekly/SOURCE.md`).
+Per-series values are means over the horizon; a method's score is the mean over series, and OWA
+is computed from those means.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from stackcast.training.baselines import naive2
+from stackcast.training.m4 import M4Subset
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,6 +33,47 @@ PUBLISHED_M4_HOURLY: dict[str, tuple[float, float, float]] = {
     "#118 Smyl, ES-RNN hybrid (1st overall)": (9.328, 0.893, 0.440),
     "#237 (3rd overall)": (9.611, 0.873, 0.444),
     "#238 (best Hourly OWA)": (8.913, 0.801, 0.410),
+}
+
+# Weekly rows of the same sheet: (sMAPE, MASE, OWA). M4 scored Weekly with m = 1, so Naive1,
+# sNaive and Naive2 are one forecast (the last value) and share a row there.
+_WEEKLY_NAIVE = (9.161, 2.777, 1.000)
+PUBLISHED_M4_WEEKLY: dict[str, tuple[float, float, float]] = {
+    "Naive1": _WEEKLY_NAIVE,
+    "sNaive": _WEEKLY_NAIVE,
+    "Naive2": _WEEKLY_NAIVE,
+    "SES": (9.012, 2.685, 0.975),
+    "Theta": (9.093, 2.637, 0.971),
+    "MLP benchmark": (21.349, 13.568, 3.608),
+    "RNN benchmark": (15.220, 5.132, 1.755),
+    "#118 Smyl, ES-RNN hybrid (1st overall)": (7.817, 2.356, 0.851),
+    "#36 Petropoulos & Svetunkov": (6.726, 2.133, 0.751),
+    "#235 Darin & Stellwagen (best Weekly OWA)": (6.582, 2.107, 0.739),
+}
+
+PUBLISHED_M4: dict[M4Subset, dict[str, tuple[float, float, float]]] = {
+    "hourly": PUBLISHED_M4_HOURLY,
+    "weekly": PUBLISHED_M4_WEEKLY,
+}
+
+# 95% prediction intervals, (MSIS, ACD), from the same sheet. Stored for the interval metrics;
+# nothing prints them yet.
+PUBLISHED_M4_INTERVALS: dict[M4Subset, dict[str, tuple[float, float]]] = {
+    "hourly": {
+        "Naive": (71.245, 0.011),
+        "ETS": (17.487, 0.001),
+        "#118 Smyl, ES-RNN hybrid": (7.928, 0.040),
+        "ARIMA": (7.538, 0.001),
+        "#238 Doornik, Hendry & Castle (best Hourly MSIS)": (6.139, 0.002),
+    },
+    "weekly": {
+        "Naive": (26.358, 0.001),
+        "ETS": (20.386, 0.014),
+        "ARIMA": (19.575, 0.005),
+        "#118 Smyl, ES-RNN hybrid": (22.034, 0.021),
+        "#238 Doornik, Hendry & Castle": (16.469, 0.053),
+        "#36 Petropoulos & Svetunkov (best Weekly MSIS)": (16.200, 0.012),
+    },
 }
 
 
@@ -140,20 +183,29 @@ def score_table(
     return pd.DataFrame(rows, index=index, columns=list(COLUMNS))
 
 
-def with_published(table: pd.DataFrame) -> pd.DataFrame:
-    """Append the published M4 Hourly rows to a `score_table` result, for side-by-side printing.
+def with_published(table: pd.DataFrame, subset: M4Subset = "hourly") -> pd.DataFrame:
+    """Append the published rows of one M4 subset to a `score_table` result, side by side.
 
     Args:
         table: output of `score_table` (index "method", columns sMAPE, MASE, OWA).
+        subset: the M4 subset `table` was scored on ("hourly" or "weekly").
 
     Returns:
-        The rows of `table` then those of `PUBLISHED_M4_HOURLY`, with a `source` column
+        The rows of `table` then those of `PUBLISHED_M4[subset]`, with a `source` column
         ("ours" or "published M4"); a method may appear twice, once per source.
+
+    Raises:
+        ValueError: an unknown subset.
     """
+    if subset not in PUBLISHED_M4:
+        raise ValueError(
+            f"no published M4 table for '{subset}'; allowed: {', '.join(PUBLISHED_M4)}"
+        )
+    rows = PUBLISHED_M4[subset]
     ours = table.loc[:, list(COLUMNS)].assign(source="ours")
     published = pd.DataFrame(
-        list(PUBLISHED_M4_HOURLY.values()),
-        index=pd.Index(list(PUBLISHED_M4_HOURLY), name="method"),
+        list(rows.values()),
+        index=pd.Index(list(rows), name="method"),
         columns=list(COLUMNS),
     ).assign(source="published M4")
     combined = pd.concat([ours, published])

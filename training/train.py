@@ -31,7 +31,7 @@ from stackcast.training.data import data_fingerprint, load_series
 from stackcast.training.datamodule import SeriesDataModule, min_series_length
 from stackcast.training.gradient_report import log_gradient_report
 from stackcast.training.interrupt import SynchronizedStop, sigterm_noted
-from stackcast.training.m4 import load_m4_hourly
+from stackcast.training.m4 import M4_SOURCES, load_m4
 from stackcast.training.module import ForecastModule
 from stackcast.training.registry import Registration, log_forecaster, register_model
 from stackcast.training.resume import (
@@ -74,9 +74,9 @@ class TrainingInterruptedError(Exception):
 
 
 def load_training_series(data: DataConfig, min_length: int) -> dict[str, np.ndarray]:
-    """The series to train on: the bundled M4 Hourly train part, or a long-format file."""
-    if data.source == "m4_hourly":
-        split = load_m4_hourly()
+    """The series to train on: a bundled M4 subset's train part, or a long-format file."""
+    if data.source in M4_SOURCES:
+        split = load_m4(M4_SOURCES[data.source])
         return dict(zip(split.ids, split.train, strict=True))
     assert data.path is not None  # guaranteed by DataConfig's validator
     return load_series(data.path, min_length=min_length, fill=data.fill)
