@@ -3,55 +3,73 @@
 Series come back in natural id order ("H2" before "H10"; ties broken by the plain string).
 Rows named in error messages are 0-based positions in the frame, header not counted
 (row ``r`` of a CSV file is on line ``r + 2``).
+
+Every series lies on one regular grid of the data's frequency (`frequency.py`); stamps missing
+from it are gaps, which `fill: error` refuses and the other fill policies fill like NaN values,
+so that no training window silently spans a gap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from stackcast.training.data_errors import (
+    DataError,
+    DuplicateTimestampError,
+    FrequencyMismatchError,
+    GapError,
+    InvalidKeyError,
+    IrregularSpacingError,
+    MissingColumnsError,
+    MixedFrequencyError,
+    NonFiniteValueError,
+    NonNumericValueError,
+    SeriesTooShortError,
+    UndecidableFrequencyError,
+    UnsupportedFileError,
+    UnsupportedFrequencyError,
+)
+from stackcast.training.frequency import Frequency, infer_frequency, series_grid
+
+__all__ = [  # the error classes live in data_errors.py; callers import them from here too
+    "DataError",
+    "DuplicateTimestampError",
+    "FillPolicy",
+    "FrequencyMismatchError",
+    "GapError",
+    "InvalidKeyError",
+    "IrregularSpacingError",
+    "MissingColumnsError",
+    "MixedFrequencyError",
+    "NonFiniteValueError",
+    "NonNumericValueError",
+    "SeriesSet",
+    "SeriesTooShortError",
+    "UndecidableFrequencyError",
+    "UnsupportedFileError",
+    "UnsupportedFrequencyError",
+    "data_fingerprint",
+    "frame_to_series",
+    "load_series",
+    "load_series_set",
+    "read_long_frame",
+    "read_series",
+]
+
 FillPolicy = Literal["error", "ffill", "interpolate", "zero"]
 REQUIRED_COLUMNS = ("unique_id", "ds", "y")
 _FILLS = ", ".join(repr(p) for p in get_args(FillPolicy) if p != "error")
 _MAX_EXAMPLES = 5
 _ROWS = "rows 0-based, header not counted"
-
-
-class DataError(ValueError):
-    """The input data cannot be used for training; the message says where and how to fix it."""
-
-
-class MissingColumnsError(DataError):
-    """A required column (`unique_id`, `ds`, `y`) is absent."""
-
-
-class InvalidKeyError(DataError):
-    """A `unique_id` is empty or a `ds` is empty or cannot be parsed as an index or a date."""
-
-
-class DuplicateTimestampError(DataError):
-    """A series has more than one row for the same `ds`."""
-
-
-class NonNumericValueError(DataError):
-    """A `y` value cannot be parsed as a number."""
-
-
-class NonFiniteValueError(DataError):
-    """A `y` is NaN/inf under fill `error`, or a series has no finite value to fill from."""
-
-
-class SeriesTooShortError(DataError):
-    """A series has fewer than `min_length` points."""
-
-
-class UnsupportedFileError(DataError):
-    """The file suffix is not a supported format."""
+_SHOWN = 3  # missing stamps shown per series
+Stamp = pd.Timestamp | int
 
 
 def _natural_key(uid: str) -> tuple[str, str]:
@@ -80,14 +98,48 @@ def _rows(bad: pd.DataFrame) -> str:
     return _listing(parts, len(bad))
 
 
+@dataclass(frozen=True)
+class SeriesSet:
+    """Validated series on one regular grid, with what a caller needs besides the values.
+
+    Attributes:
+        series: `{series_id: float32 values on the grid, sorted by ds}`, ids in natural order.
+        frequency: the data's frequency (inferred, or declared and checked).
+        last_ds: `{series_id: last stamp}` (a Timestamp, or an int for integer ds); forecasts
+            start one step after it.
+        filled_gaps: how many missing stamps were inserted and filled (0 under `fill: error`).
+    """
+
+    series: dict[str, np.ndarray]
+    frequency: Frequency
+    last_ds: dict[str, Stamp]
+    filled_gaps: int
+
+
+def _to_datetime(ds: pd.Series, **kwargs: str) -> pd.Series:
+    """Parse dates, unparseable ones to NaT; several UTC offsets (a DST change) go to UTC."""
+    try:
+        return pd.to_datetime(ds, errors="coerce", **kwargs)  # type: ignore[call-overload,no-any-return]
+    except ValueError:
+        return pd.to_datetime(ds, errors="coerce", utc=True, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
 def _parse_ds(ds: pd.Series) -> pd.Series:
-    """Keep numeric/datetime `ds`; parse text as integers if all are numbers, else as dates."""
-    if pd.api.types.is_numeric_dtype(ds) or pd.api.types.is_datetime64_any_dtype(ds):
+    """Parse `ds`: integers, or datetimes in one format; what does not parse becomes NaN/NaT.
+
+    Numbers must be whole (1.0 is step 1; 1.5 is no step). Text is integers if every value is
+    one, else dates: ISO 8601 in any precision ("2024-01-01" next to "2024-01-01 13:00"), or
+    one other format inferred from the first value, whichever parses more rows; a value in a
+    second format does not parse, so one column cannot mix "2024-01-02" and "01/02/2024".
+    """
+    if pd.api.types.is_datetime64_any_dtype(ds):
         return ds
-    numbers = pd.to_numeric(ds, errors="coerce")
+    numbers = ds if pd.api.types.is_numeric_dtype(ds) else pd.to_numeric(ds, errors="coerce")
     if numbers.notna().sum() == ds.notna().sum():
-        return numbers
-    return pd.to_datetime(ds, errors="coerce")
+        return numbers.where(numbers == numbers.round())
+    iso = _to_datetime(ds, format="ISO8601")
+    inferred = _to_datetime(ds)
+    return iso if iso.notna().sum() >= inferred.notna().sum() else inferred
 
 
 def _interpolate(y: pd.Series, ids: pd.Series) -> pd.Series:
@@ -137,31 +189,8 @@ def read_long_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: cannot read as CSV: {err}") from err
 
 
-def frame_to_series(
-    frame: pd.DataFrame, *, min_length: int, fill: FillPolicy = "error"
-) -> dict[str, np.ndarray]:
-    """Validate a long-format frame and split it into one array per series.
-
-    Args:
-        frame: columns `unique_id`, `ds` (integer index or datetime/date), `y` (numeric);
-            other columns are ignored.
-        min_length: the fewest points a series may have.
-        fill: what to do with NaN/inf in `y`: `error` raises; `ffill` carries the last value
-            forward (leading gaps take the first value); `interpolate` is linear by position
-            within the series (edge gaps take the nearest value); `zero` puts 0.
-
-    Returns:
-        `{series_id: float32 values sorted by ds}`, ids in natural order.
-
-    Raises:
-        MissingColumnsError, InvalidKeyError, NonNumericValueError, DuplicateTimestampError,
-        NonFiniteValueError, SeriesTooShortError: see the classes; all derive from DataError.
-        ValueError: `min_length` < 1 or an unknown `fill`.
-    """
-    if min_length < 1:
-        raise ValueError(f"min_length must be at least 1, got {min_length}")
-    if fill not in get_args(FillPolicy):
-        raise ValueError(f"unknown fill policy {fill!r}; use 'error' or one of {_FILLS}")
+def _validated(frame: pd.DataFrame, fill: FillPolicy) -> pd.DataFrame:
+    """Check columns, keys, values and duplicates; `ds` parsed, `y` float64, rows as index."""
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise MissingColumnsError(
@@ -180,8 +209,11 @@ def frame_to_series(
         raise InvalidKeyError(
             f"column {cols} is empty or unparseable in {int((no_id | bad_ds).sum())} row(s) "
             f"({_ROWS}): {_rows(work.loc[no_id | bad_ds])}. Every row needs a series id and a "
-            "ds that is an integer time index or a date in one format (e.g. 2024-01-31 13:00)"
+            "ds that is a whole-number time index or a date, all dates in one format "
+            "(e.g. 2024-01-31 13:00)"
         )
+    if pd.api.types.is_numeric_dtype(ds):
+        ds = ds.astype(np.int64)
     work["unique_id"], work["ds"] = work["unique_id"].astype(str), ds
 
     y = work["y"]
@@ -215,24 +247,100 @@ def frame_to_series(
             f"{_rows(work.loc[nonfinite])}. Remove or correct them, or set data.fill "
             f"to one of {_FILLS} to fill gaps instead"
         )
+    return work.sort_values(["unique_id", "ds"], kind="stable")
 
-    work = work.sort_values(["unique_id", "ds"])
-    if nonfinite.any():
-        ids, y = work["unique_id"], work["y"].where(np.isfinite(work["y"]))
-        if fill == "ffill":
-            y = y.groupby(ids).ffill().groupby(ids).bfill()
-        elif fill == "interpolate":
-            y = _interpolate(y, ids)
-        else:
-            y = y.fillna(0.0)
-        empty = sorted(ids[y.isna()].unique(), key=_natural_key)
-        if empty:
-            raise NonFiniteValueError(
-                f"{len(empty)} series have no finite y value, so data.fill={fill!r} has "
-                f"nothing to fill from: {_listing([repr(u) for u in empty], len(empty))}. "
-                "Drop these series or use data.fill='zero'"
-            )
-        work["y"] = y
+
+def _add_gaps(work: pd.DataFrame, freq: Frequency, fill: FillPolicy) -> tuple[pd.DataFrame, int]:
+    """Add a NaN row for every stamp missing from its series' grid (GapError under `error`)."""
+    gaps = []
+    for uid, ds in work.groupby("unique_id", sort=False)["ds"]:
+        grid = series_grid(ds, freq)
+        if len(grid) > len(ds):
+            gaps.append((str(uid), grid.difference(pd.Index(ds))))
+    if not gaps:
+        return work, 0
+    total = sum(len(stamps) for _, stamps in gaps)
+    if fill == "error":
+        gaps.sort(key=lambda gap: _natural_key(gap[0]))
+        parts = [
+            f"{uid!r} ({len(stamps)} missing, first: {', '.join(map(str, stamps[:_SHOWN]))})"
+            for uid, stamps in gaps
+        ]
+        raise GapError(
+            f"{total} timestamp(s) missing from the {freq.describe()} grid (gaps) in "
+            f"{len(gaps)} series: {_listing(parts, len(parts))}. A training window must not "
+            "span a gap: add the missing rows to the file, or set data.fill to one of "
+            f"{_FILLS} to fill them like NaN values"
+        )
+    added = pd.DataFrame(
+        {
+            "unique_id": [uid for uid, stamps in gaps for _ in stamps],
+            "ds": np.concatenate([stamps.to_numpy() for _, stamps in gaps]),
+            "y": np.nan,
+        }
+    )
+    work = pd.concat([work, added], ignore_index=True)
+    return work.sort_values(["unique_id", "ds"], kind="stable", ignore_index=True), total
+
+
+def _fill(work: pd.DataFrame, fill: FillPolicy) -> pd.Series:
+    """`y` with NaN/inf filled within each series (`work` sorted by series, then ds)."""
+    ids, y = work["unique_id"], work["y"].where(np.isfinite(work["y"]))
+    if fill == "ffill":
+        y = y.groupby(ids).ffill().groupby(ids).bfill()
+    elif fill == "interpolate":
+        y = _interpolate(y, ids)
+    else:
+        y = y.fillna(0.0)
+    empty = sorted(ids[y.isna()].unique(), key=_natural_key)
+    if empty:
+        raise NonFiniteValueError(
+            f"{len(empty)} series have no finite y value, so data.fill={fill!r} has "
+            f"nothing to fill from: {_listing([repr(u) for u in empty], len(empty))}. "
+            "Drop these series or use data.fill='zero'"
+        )
+    return y
+
+
+def read_series(
+    frame: pd.DataFrame,
+    *,
+    min_length: int,
+    fill: FillPolicy = "error",
+    freq: str | Frequency = "auto",
+) -> SeriesSet:
+    """Validate a long-format frame, find its frequency, handle gaps, split it into series.
+
+    Args:
+        frame: columns `unique_id`, `ds` (whole-number index or datetime/date), `y` (numeric);
+            other columns are ignored.
+        min_length: the fewest points a series may have (counted after filling gaps).
+        fill: what to do with NaN/inf in `y` and with gaps (stamps missing from a series'
+            grid): `error` raises; `ffill` carries the last value forward (leading NaN take the
+            first value); `interpolate` is linear by position within the series (edge NaN take
+            the nearest value); `zero` puts 0. Gaps are inserted first, then filled alike.
+        freq: `auto`, a frequency name, `Kmin`, or a `Frequency`; see `infer_frequency`.
+
+    Returns:
+        The series, their frequency, each series' last stamp and the number of filled gaps.
+
+    Raises:
+        MissingColumnsError, InvalidKeyError, NonNumericValueError, DuplicateTimestampError,
+        NonFiniteValueError, MixedFrequencyError, IrregularSpacingError,
+        FrequencyMismatchError, UndecidableFrequencyError, UnsupportedFrequencyError, GapError,
+        SeriesTooShortError: see the classes; all derive from DataError.
+        ValueError: `min_length` < 1, an unknown `fill` or an unknown `freq`.
+    """
+    if min_length < 1:
+        raise ValueError(f"min_length must be at least 1, got {min_length}")
+    if fill not in get_args(FillPolicy):
+        raise ValueError(f"unknown fill policy {fill!r}; use 'error' or one of {_FILLS}")
+    work = _validated(frame, fill)
+    stamps = dict(iter(work.groupby("unique_id", sort=False)["ds"]))
+    frequency = infer_frequency({str(uid): ds for uid, ds in stamps.items()}, freq)
+    work, filled = _add_gaps(work, frequency, fill)
+    if not np.isfinite(work["y"]).all():
+        work["y"] = _fill(work, fill)
 
     sizes = work.groupby("unique_id").size()
     short = sizes[sizes < min_length]
@@ -248,18 +356,65 @@ def frame_to_series(
     starts = np.flatnonzero(uid_arr[1:] != uid_arr[:-1]) + 1
     chunks = np.split(work["y"].to_numpy(dtype=np.float32), starts)
     by_id = dict(zip(uid_arr[np.r_[0, starts]].tolist(), chunks, strict=True))
-    return {uid: by_id[uid] for uid in sorted(by_id, key=_natural_key)}
+    order = sorted(by_id, key=_natural_key)
+    last = work.groupby("unique_id", sort=False)["ds"].last()
+    last_ds = {u: last[u] if frequency.step is None else int(last[u]) for u in order}
+    return SeriesSet({u: by_id[u] for u in order}, frequency, last_ds, filled)
+
+
+def frame_to_series(
+    frame: pd.DataFrame,
+    *,
+    min_length: int,
+    fill: FillPolicy = "error",
+    freq: str | Frequency = "auto",
+) -> dict[str, np.ndarray]:
+    """The series of `read_series`, for callers that need only the values.
+
+    Returns:
+        `{series_id: float32 values sorted by ds}`, ids in natural order.
+    """
+    return read_series(frame, min_length=min_length, fill=fill, freq=freq).series
+
+
+def load_series_set(
+    path: Path,
+    *,
+    min_length: int,
+    fill: FillPolicy = "error",
+    freq: str | Frequency = "auto",
+) -> SeriesSet:
+    """Read a long-format file and validate it (`read_long_frame` + `read_series`).
+
+    Args:
+        path: CSV (`.csv`, `.csv.gz`) or Parquet (`.parquet`, `.pq`) file.
+        min_length: the fewest points a series may have.
+        fill: NaN/inf and gap policy, see `read_series`.
+        freq: `auto`, a frequency name, `Kmin`, or a `Frequency`; see `infer_frequency`.
+
+    Returns:
+        The series, their frequency, each series' last stamp and the number of filled gaps.
+
+    Raises:
+        DataError: a subclass naming the problem; the message starts with the path.
+        FileNotFoundError: the file does not exist.
+    """
+    frame = read_long_frame(path)
+    try:
+        return read_series(frame, min_length=min_length, fill=fill, freq=freq)
+    except DataError as err:
+        raise type(err)(f"{path}: {err}") from err
 
 
 def load_series(
     path: Path, *, min_length: int, fill: FillPolicy = "error"
 ) -> dict[str, np.ndarray]:
-    """Read a long-format file and validate it (`read_long_frame` + `frame_to_series`).
+    """Read a long-format file and validate it; the series of `load_series_set`.
 
     Args:
         path: CSV (`.csv`, `.csv.gz`) or Parquet (`.parquet`, `.pq`) file.
         min_length: the fewest points a series may have.
-        fill: NaN/inf policy, see `frame_to_series`.
+        fill: NaN/inf and gap policy, see `read_series`.
 
     Returns:
         `{series_id: float32 values sorted by ds}`, ids in natural order.
@@ -268,11 +423,7 @@ def load_series(
         DataError: a subclass naming the problem; the message starts with the path.
         FileNotFoundError: the file does not exist.
     """
-    frame = read_long_frame(path)
-    try:
-        return frame_to_series(frame, min_length=min_length, fill=fill)
-    except DataError as err:
-        raise type(err)(f"{path}: {err}") from err
+    return load_series_set(path, min_length=min_length, fill=fill).series
 
 
 def data_fingerprint(series: dict[str, np.ndarray]) -> str:

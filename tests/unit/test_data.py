@@ -10,17 +10,26 @@ import pytest
 from stackcast.training.data import (
     DataError,
     DuplicateTimestampError,
+    FrequencyMismatchError,
+    GapError,
     InvalidKeyError,
+    IrregularSpacingError,
     MissingColumnsError,
+    MixedFrequencyError,
     NonFiniteValueError,
     NonNumericValueError,
     SeriesTooShortError,
+    UndecidableFrequencyError,
     UnsupportedFileError,
+    UnsupportedFrequencyError,
     data_fingerprint,
     frame_to_series,
     load_series,
+    load_series_set,
     read_long_frame,
+    read_series,
 )
+from stackcast.training.frequency import Frequency
 
 pytestmark = pytest.mark.unit
 
@@ -119,6 +128,12 @@ def test_exception_hierarchy() -> None:
         NonFiniteValueError,
         SeriesTooShortError,
         UnsupportedFileError,
+        GapError,
+        MixedFrequencyError,
+        IrregularSpacingError,
+        FrequencyMismatchError,
+        UndecidableFrequencyError,
+        UnsupportedFrequencyError,
     ):
         assert issubclass(cls, DataError)
     assert issubclass(DataError, ValueError)
@@ -158,6 +173,35 @@ def test_invalid_ds_and_missing_id() -> None:
     df = frame(["a", None, "b"], [1, 2, 3], [1, 2, 3])  # type: ignore[list-item]
     with pytest.raises(InvalidKeyError, match=r"column 'unique_id'.*row 1 "):
         frame_to_series(df, min_length=1)
+
+
+def test_dates_in_a_second_format_are_named() -> None:
+    df = frame(["a"] * 4, ["2024-01-01", "2024-01-02", "01/03/2024", "2024-01-04"], [1] * 4)
+    with pytest.raises(InvalidKeyError) as info:
+        frame_to_series(df, min_length=1)
+    msg = str(info.value)
+    assert "1 row(s)" in msg and "row 2 (series 'a', ds='01/03/2024'" in msg
+    assert "one format" in msg
+
+
+def test_iso_dates_of_different_precision_are_one_format() -> None:
+    df = frame(["a"] * 3, ["2024-01-01", "2024-01-01 01:00", "2024-01-01T02:00:00"], [1, 2, 3])
+    found = read_series(df, min_length=1)
+    assert found.frequency.name == "hourly"
+    np.testing.assert_array_equal(found.series["a"], [1.0, 2.0, 3.0])
+
+
+def test_utc_offsets_across_a_dst_change_are_compared_in_utc() -> None:
+    ds = ["2024-03-31T00:00+01:00", "2024-03-31T01:00+01:00", "2024-03-31T03:00+02:00"]
+    found = read_series(frame(["a"] * 3, ds, [1, 2, 3]), min_length=1)
+    assert found.frequency.name == "hourly" and found.filled_gaps == 0
+
+
+def test_fractional_ds_is_not_a_step() -> None:
+    with pytest.raises(InvalidKeyError, match=r"row 2 \(series 'a', ds=2.5"):
+        frame_to_series(frame(["a"] * 3, [1.0, 2.0, 2.5], [1, 2, 3]), min_length=1)
+    series = frame_to_series(frame(["a"] * 3, [1.0, 2.0, 3.0], [1, 2, 3]), min_length=1)
+    np.testing.assert_array_equal(series["a"], [1.0, 2.0, 3.0])
 
 
 def test_duplicates_name_series_timestamp_and_rows() -> None:
@@ -240,6 +284,48 @@ def test_fill_with_nothing_to_fill_from(fill: str) -> None:
     df = frame(["a", "a", "b"], [1, 2, 1], [np.nan, np.inf, 1.0])
     with pytest.raises(NonFiniteValueError, match=r"'a'.*zero"):
         frame_to_series(df, min_length=1, fill=fill)  # type: ignore[arg-type]
+
+
+# --- gaps and the series set --------------------------------------------------------------
+
+
+def test_gaps_count_toward_min_length_once_filled() -> None:
+    df = frame(["a"] * 3, [1, 2, 5], [1.0, 2.0, 5.0])
+    with pytest.raises(GapError, match=r"'a' \(2 missing, first: 3, 4\)"):
+        frame_to_series(df, min_length=5)
+    series = frame_to_series(df, min_length=5, fill="interpolate")
+    np.testing.assert_allclose(series["a"], [1.0, 2.0, 3.0, 4.0, 5.0])
+
+
+def test_nan_and_gaps_are_filled_together_within_each_series() -> None:
+    df = frame(["a", "a", "a", "b", "b", "b"], [1, 2, 4, 1, 2, 3], [1.0, np.nan, 4.0, 9, 9, 9])
+    series = frame_to_series(df, min_length=1, fill="interpolate")
+    np.testing.assert_allclose(series["a"], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(series["b"], [9.0, 9.0, 9.0])
+
+
+def test_load_series_set_returns_frequency_last_stamps_and_prefixes_errors(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "d.csv",
+        """
+unique_id,ds,y
+a,2024-01-01,1
+a,2024-01-02,2
+a,2024-01-04,4
+b,2024-01-01,5
+b,2024-01-02,6
+b,2024-01-03,7
+""",
+    )
+    found = load_series_set(path, min_length=1, fill="ffill")
+    assert found.frequency == Frequency("daily", None, "D")
+    assert found.last_ds == {"a": pd.Timestamp("2024-01-04"), "b": pd.Timestamp("2024-01-03")}
+    assert found.filled_gaps == 1
+    np.testing.assert_array_equal(found.series["a"], [1.0, 2.0, 2.0, 4.0])
+    with pytest.raises(GapError, match=r"^.*d\.csv: 1 timestamp\(s\) missing"):
+        load_series(path, min_length=1)
+    with pytest.raises(FrequencyMismatchError, match=r"d\.csv: .*'hourly'"):
+        load_series_set(path, min_length=1, freq="hourly")
 
 
 # --- fingerprint ---------------------------------------------------------------------------
