@@ -28,12 +28,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from stackcast.training.frequency import Frequency, defaults_for
 
 from stackcast.models import ModelConfig
 from stackcast.training.baselines import naive1, naive2, seasonal_naive
 from stackcast.training.config import Choice, DataConfig, TrainConfig
 from stackcast.training.datamodule import min_series_length, validation_span
+from stackcast.training.frequency import Frequency
+from stackcast.training.frequency_defaults import FrequencyDefaults, defaults_for
 from stackcast.training.metrics import mase_scale, smape
 
 AUTO = "auto"
@@ -128,7 +129,7 @@ def _default(key: str) -> Any:
     return fields[name].default
 
 
-def _table(frequency: Frequency, pending: list[str]) -> Any:
+def _table(frequency: Frequency, pending: list[str]) -> FrequencyDefaults:
     """The frequency's defaults, or an error naming what to set when a calendar is needed."""
     try:
         return defaults_for(frequency)
@@ -200,6 +201,8 @@ def _metric(series: dict[str, np.ndarray], horizon: int, m: int) -> tuple[str, s
 
 def resolve_from_data(tree: dict[str, Any]) -> tuple[TrainConfig, list[Choice]]:
     """Read the data `tree` names, then `resolve` its `auto` keys against it."""
+    from stackcast.training.train import load_with_frequency  # the training recipe's loader
+
     data = {k: v for k, v in tree.get("data", {}).items() if v != AUTO}
-    frequency, series = load_with_frequency(DataConfig.model_validate(data))
-    return resolve(tree, frequency, series)
+    loaded = load_with_frequency(DataConfig.model_validate(data))
+    return resolve(tree, loaded.frequency, loaded.series)

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stackcast.models.config import ModelConfig
 from stackcast.training.data import FillPolicy
+from stackcast.training.frequency import check_freq_setting
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_CONFIG = CONFIGS / "m4_hourly.yaml"  # `stackcast train` with no --config
@@ -43,7 +44,14 @@ class DataConfig(_Section):
         description="A bundled M4 subset's train part (Hourly, Weekly), or a long-format file.",
     )
     path: Path | None = Field(None, description="CSV/Parquet in long format (source=file).")
-    fill: FillPolicy = Field("error", description="What to do with NaN/inf values.")
+    freq: str = Field(
+        "auto",
+        description="Frequency of ds: auto (inferred), or minutely, Kmin (e.g. 15min), hourly, "
+        "daily, business_daily, weekly, monthly, quarterly, yearly; integer ds: what a step is.",
+    )
+    fill: FillPolicy = Field(
+        "error", description="What to do with NaN/inf values and missing timestamps (gaps)."
+    )
     stride: int = Field(1, ge=1, description="Step between consecutive training windows.")
     samples_per_epoch: int | None = Field(
         None, ge=1, description="Windows drawn per epoch (None: all windows, shuffled)."
@@ -63,6 +71,11 @@ class DataConfig(_Section):
         description="Drop series too short to validate (with a warning naming how many) "
         "instead of stopping with an error that lists them.",
     )
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        return check_freq_setting(value)
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> Self:
@@ -236,7 +249,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         for section, values in tree.items()
         if isinstance(values, dict)
         for key, value in values.items()
-        if value == "auto"
+        if value == "auto" and f"{section}.{key}" != "data.freq"  # freq: inferred on load
     ]
     if autos:
         raise ValueError(f"{', '.join(autos)}: 'auto' is resolved from the data by `train`")

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from stackcast.models import ModelConfig, StackedRNNForecaster
 from stackcast.models.window import model_inputs
 from stackcast.training.baselines import naive1, seasonal_naive
-from stackcast.training.data import load_series
+from stackcast.training.data import load_series_set
 from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, M4Subset, load_m4
 from stackcast.training.metrics import score_table, with_published
 from stackcast.training.tracking import configure_tracking
@@ -62,8 +62,10 @@ def _file_seasonality(params: Mapping[str, str]) -> int:
 
 
 def _load_files(train_path: Path, test_path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    train = load_series(train_path, min_length=1)
-    test = load_series(test_path, min_length=1)
+    history = load_series_set(train_path, min_length=1)
+    # The test file's points follow the history's: its frequency is the history's, checked.
+    train = history.series
+    test = load_series_set(test_path, min_length=1, freq=history.frequency).series
     if set(train) != set(test):
         missing = sorted(set(train) ^ set(test))[:5]
         raise ValueError(f"train and test files list different series, e.g. {missing}")

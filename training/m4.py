@@ -15,6 +15,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from stackcast.training.frequency import Frequency
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 M4Subset = Literal["hourly", "weekly"]
 
@@ -28,16 +30,27 @@ class M4Dataset:
     horizon: int  # H: the test part's length
     seasonality: int  # m of MASE and of Naive2's seasonality test (the metric's, not the data's)
     num_series: int
+    frequency: Frequency  # the files hold positions, not dates: integer steps of 1
 
 
 M4_DATASETS: dict[M4Subset, M4Dataset] = {
     "hourly": M4Dataset(
-        "Hourly", DATA_DIR / "m4-hourly", horizon=48, seasonality=24, num_series=414
+        "Hourly",
+        DATA_DIR / "m4-hourly",
+        horizon=48,
+        seasonality=24,
+        num_series=414,
+        frequency=Frequency("hourly", None, "h", step=1),
     ),
     # M4 scored Weekly with m = 1 (no seasonal naive in MASE; Naive2 = Naive1), though a weekly
     # series has a yearly cycle of about 52.18 weeks.
     "weekly": M4Dataset(
-        "Weekly", DATA_DIR / "m4-weekly", horizon=13, seasonality=1, num_series=359
+        "Weekly",
+        DATA_DIR / "m4-weekly",
+        horizon=13,
+        seasonality=1,
+        num_series=359,
+        frequency=Frequency("weekly", None, "W", step=1),
     ),
 }
 # `DataConfig.source` values that name a bundled subset.

@@ -19,6 +19,7 @@ from pathlib import Path
 import lightning as L
 import mlflow
 import numpy as np
+import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
@@ -27,11 +28,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from stackcast.models import StackedRNNForecaster, flatten_init_report, init_report
 from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping
 from stackcast.training.config import Choice, DataConfig, TrainConfig
-from stackcast.training.data import data_fingerprint, load_series
+from stackcast.training.data import SeriesSet, data_fingerprint, load_series_set
 from stackcast.training.datamodule import SeriesDataModule, min_series_length
 from stackcast.training.gradient_report import log_gradient_report
 from stackcast.training.interrupt import SynchronizedStop, sigterm_noted
-from stackcast.training.m4 import M4_SOURCES, load_m4
+from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, load_m4
 from stackcast.training.module import ForecastModule
 from stackcast.training.registry import Registration, log_forecaster, register_model
 from stackcast.training.resume import (
@@ -75,11 +76,19 @@ class TrainingInterruptedError(Exception):
 
 def load_training_series(data: DataConfig, min_length: int) -> dict[str, np.ndarray]:
     """The series to train on: a bundled M4 subset's train part, or a long-format file."""
+    return load_with_frequency(data, min_length).series
+
+
+def load_with_frequency(data: DataConfig, min_length: int = 1) -> SeriesSet:
+    """The series with their frequency (inferred or checked; gaps filled as `data.fill` says)."""
     if data.source in M4_SOURCES:
-        split = load_m4(M4_SOURCES[data.source])
-        return dict(zip(split.ids, split.train, strict=True))
+        subset = M4_SOURCES[data.source]
+        split = load_m4(subset)
+        series = dict(zip(split.ids, split.train, strict=True))
+        last: dict[str, pd.Timestamp | int] = {u: len(v) for u, v in series.items()}  # positions
+        return SeriesSet(series, M4_DATASETS[subset].frequency, last, 0)
     assert data.path is not None  # guaranteed by DataConfig's validator
-    return load_series(data.path, min_length=min_length, fill=data.fill)
+    return load_series_set(data.path, min_length=min_length, fill=data.fill, freq=data.freq)
 
 
 def drop_short_series(config: TrainConfig, series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
