@@ -97,8 +97,8 @@ def resolve(
 
     lengths = np.array([len(v) for v in series.values()])
     choose("data.freq", lambda: (frequency.name, f"{frequency.describe()}, from the data"))
-    table = _table(frequency, pending)
-    horizon = choose("model.horizon", lambda: (table.horizon, f"{frequency.name} default"))
+    table = _Table(frequency, pending)  # read only if a key needs it (integer ds: none)
+    horizon = choose("model.horizon", lambda: (table().horizon, f"{frequency.name} default"))
     if horizon >= lengths.max():
         raise AutoConfigError(
             f"model.horizon={horizon} leaves no history: the longest series has "
@@ -106,15 +106,14 @@ def resolve(
         )
     choose(
         "data.seasonality",
-        lambda: (table.metric_seasonality, f"M4's metric seasonality for {frequency.name}"),
+        lambda: (table().metric_seasonality, f"M4's metric seasonality for {frequency.name}"),
     )
-    season = choose("model.season_length", lambda: _season(series, table.season_length, horizon))
-    window = choose("model.input_size", lambda: (table.input_size, f"{frequency.name} default"))
+    season = choose("model.season_length", lambda: _season(series, table().season_length, horizon))
+    window = choose("model.input_size", lambda: (table().input_size, f"{frequency.name} default"))
     if season is not None and season > window and "model.input_size" in pending:
-        window = tree["model"]["input_size"] = math.ceil(2 * season / table.patch_size) * (
-            table.patch_size
-        )
-    choose("model.patch_size", lambda: _patch(window, table.patch_size))
+        patch = table().patch_size
+        window = tree["model"]["input_size"] = math.ceil(2 * season / patch) * patch
+    choose("model.patch_size", lambda: _patch(window, table().patch_size))
     step = choose("data.val_step", lambda: (horizon, "the horizon: targets tile the series' end"))
     choose("data.val_windows", lambda: _val_windows(lengths, step))
     choose("model.padding", lambda: _padding(tree, lengths))
@@ -129,13 +128,19 @@ def _default(key: str) -> Any:
     return fields[name].default
 
 
-def _table(frequency: Frequency, pending: list[str]) -> FrequencyDefaults:
-    """The frequency's defaults, or an error naming what to set when a calendar is needed."""
-    try:
-        return defaults_for(frequency)
-    except ValueError as error:
-        needed = [k for k in pending if k not in ("data.freq", "registry.metric")]
-        raise AutoConfigError(f"{error}; or set explicitly: {', '.join(needed)}") from None
+class _Table:
+    """The frequency's row of the defaults table, looked up on first use."""
+
+    def __init__(self, frequency: Frequency, pending: list[str]) -> None:
+        self.frequency, self.pending = frequency, pending
+
+    def __call__(self) -> FrequencyDefaults:
+        """The row, or an error naming what to set when the frequency has none."""
+        try:
+            return defaults_for(self.frequency)
+        except ValueError as error:
+            keys = [k for k in self.pending if k not in ("data.freq", "registry.metric")]
+            raise AutoConfigError(f"{error}; or set explicitly: {', '.join(keys)}") from None
 
 
 def _season(series: dict[str, np.ndarray], m: int, horizon: int) -> tuple[int, str]:
