@@ -63,6 +63,13 @@ def train(
             "checkpoint, into the same MLflow run, with the config it logged."
         ),
     ] = False,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="Move the registry alias to the new version even if it is not better, or the "
+            "alias holder was validated on other data, horizon or windows."
+        ),
+    ] = False,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
     from stackcast.training.resume import ResumeError
@@ -78,7 +85,7 @@ def train(
         if resume and not is_ddp_replica():  # replicas join the run rank 0 resumes
             point = _resume_point(run_id, train_config, stated=config is not None or bool(set_))
             train_config = point.config
-        result = run_training(train_config, resume=point)
+        result = run_training(train_config, resume=point, promote=promote)
     except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -90,12 +97,19 @@ def train(
     reg = result.registration
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"registered: {reg.name} version {reg.version}")
-    typer.echo(f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs})")
+    typer.echo(result.threads.describe())
+    typer.echo(
+        f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs}; registered weights "
+        f"from epoch {result.best_epoch}, the best)"
+    )
     if reg.alias_moved:
-        before = f"from version {reg.previous_champion}" if reg.previous_champion else "(new)"
-        typer.echo(f"alias '{reg.alias}' moved to version {reg.version} {before}")
+        before = f" from version {reg.previous_champion}" if reg.previous_champion else ""
+        typer.echo(f"alias '{reg.alias}' moved to version {reg.version}{before} ({reg.reason})")
     else:
-        typer.echo(f"alias '{reg.alias}' stays on version {reg.previous_champion} (not better)")
+        hint = "" if reg.comparable else "; --promote moves it anyway"
+        typer.echo(
+            f"alias '{reg.alias}' stays on version {reg.previous_champion} ({reg.reason}{hint})"
+        )
 
 
 def _resume_point(run_id: str | None, config: TrainConfig, stated: bool) -> ResumePoint:
