@@ -1,8 +1,9 @@
 """What a checkpoint must hold for `--resume` to continue a run as if it never stopped.
 
 Lightning's checkpoints already restore the weights, the optimizer, the loops, early stopping's
-counters and the best checkpoint so far. Two things are missing, and added here as callbacks
-whose state travels in the checkpoint:
+counters and the best checkpoint so far. `last_checkpoint` writes the checkpoint a resume starts
+from at the end of every epoch. Two things are missing, and added here as callbacks whose state
+travels in the checkpoint:
 
 - the random state: the training batches are drawn from torch's global generator, so without
   it a resumed run would see other batches than the uninterrupted run (and end elsewhere);
@@ -12,11 +13,32 @@ whose state travels in the checkpoint:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from stackcast.training.resume import LAST_CHECKPOINT
+
+
+def last_checkpoint(directory: Path) -> ModelCheckpoint:
+    """A checkpoint of every epoch's end, overwritten each time: `directory/last.ckpt`.
+
+    Not `save_last=True` on the best-checkpoint callback: since Lightning 2.6 that writes
+    `last.ckpt` only at steps where a top-k checkpoint is saved, i.e. when validation improves,
+    so a resume would restart from the last improvement. Unmonitored with `save_top_k=1`, this
+    callback saves at every epoch's end (Lightning's `monitor=None`), always under one name.
+    """
+    return ModelCheckpoint(
+        dirpath=directory,
+        filename=Path(LAST_CHECKPOINT).stem,
+        monitor=None,
+        save_top_k=1,
+        every_n_epochs=1,
+        enable_version_counter=False,  # overwrite last.ckpt, also after a resume
+    )
 
 
 class RandomState(Callback):

@@ -80,6 +80,13 @@ def train(
     horizon: Annotated[
         int | None, typer.Option(min=1, help="Steps to forecast (= --set model.horizon=H).")
     ] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="Move the registry alias to the new version even if it is not better, or the "
+            "alias holder was validated on other data, horizon or windows."
+        ),
+    ] = False,
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
     from stackcast.training.auto import resolve_from_data
@@ -107,7 +114,7 @@ def train(
             train_config, choices = resolve_from_data(tree)
             for choice in choices:
                 typer.echo(f"auto: {choice.line()}")
-        result = run_training(train_config, resume=point, choices=choices)
+        result = run_training(train_config, resume=point, choices=choices, promote=promote)
     except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -119,16 +126,23 @@ def train(
     reg = result.registration
     typer.echo(f"run_id: {result.run_id}")
     typer.echo(f"registered: {reg.name} version {reg.version}")
-    typer.echo(f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs})")
+    typer.echo(result.threads.describe())
+    typer.echo(
+        f"{reg.metric}: {reg.value:.4f} (epochs trained: {result.epochs}; registered weights "
+        f"from epoch {result.best_epoch}, the best)"
+    )
     ours = (result.metrics["val/smape"], result.metrics["val/mase"])
     typer.echo(f"{f'validation ({result.val_windows} windows)':<28}{'sMAPE':>8}{'MASE':>8}")
     for name, (smape_value, mase_value) in {"stackcast": ours, **result.baselines}.items():
         typer.echo(f"  {name:<26}{smape_value:>8.3f}{mase_value:>8.3f}")
     if reg.alias_moved:
-        before = f"from version {reg.previous_champion}" if reg.previous_champion else "(new)"
-        typer.echo(f"alias '{reg.alias}' moved to version {reg.version} {before}")
+        before = f" from version {reg.previous_champion}" if reg.previous_champion else ""
+        typer.echo(f"alias '{reg.alias}' moved to version {reg.version}{before} ({reg.reason})")
     else:
-        typer.echo(f"alias '{reg.alias}' stays on version {reg.previous_champion} (not better)")
+        hint = "" if reg.comparable else "; --promote moves it anyway"
+        typer.echo(
+            f"alias '{reg.alias}' stays on version {reg.previous_champion} ({reg.reason}{hint})"
+        )
 
 
 def _resume_point(run_id: str | None, config: TrainConfig, stated: bool) -> ResumePoint:

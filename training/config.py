@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -140,6 +140,12 @@ class TrainerConfig(_Section):
     checkpoint_dir: Path = Field(
         Path("checkpoints"),
         description="Best and last (every epoch, for --resume) checkpoints go to DIR/<run id>.",
+    )
+    threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="Torch threads per training process; auto: the cores this process may use "
+        "divided by the training processes on the machine (devices under ddp, plus other "
+        "running `stackcast train`s), at least 1.",
     )
 
     @model_validator(mode="after")

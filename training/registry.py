@@ -1,4 +1,8 @@
-"""Log the forecaster as an MLflow model, register it, and move the alias on improvement."""
+"""Log the forecaster as an MLflow model, register it, and move the alias on improvement.
+
+Improvement is only judged between comparable versions: validated on the same data, horizon
+and windows, on the same metric.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,17 @@ from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG, MODEL_DIR_AR
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the repository: models/, stackcast/
+# What the validation score was measured on (`comparability_tags`): the alias compares scores
+# only between versions whose tags agree.
+FINGERPRINT_TAG = "data_fingerprint"
+HORIZON_TAG = "horizon"
+VAL_WINDOWS_TAG = "val_windows"
+VAL_STEP_TAG = "val_step"
 
 
 @dataclass(frozen=True)
 class Registration:
-    """What `register_model` did."""
+    """What `register_model` did, and why the alias moved or stayed."""
 
     name: str
     version: int
@@ -32,6 +42,8 @@ class Registration:
     previous_champion: int | None
     metric: str
     value: float
+    reason: str  # "new", "better", "not better", or what made the scores incomparable
+    comparable: bool = True  # False: the holder was validated otherwise (the reason says how)
 
 
 def log_forecaster(model: StackedRNNForecaster, input_example: np.ndarray, name: str) -> str:
@@ -84,6 +96,21 @@ def _requirements() -> list[str]:
     ]
 
 
+def comparability_tags(
+    *, fingerprint: str, horizon: int, val_windows: int, val_step: int
+) -> dict[str, str]:
+    """What a validation score was measured on: two scores compare only if these are equal.
+
+    Set on every registered version; `register_model` compares them with the alias holder's.
+    """
+    return {
+        FINGERPRINT_TAG: fingerprint,
+        HORIZON_TAG: str(horizon),
+        VAL_WINDOWS_TAG: str(val_windows),
+        VAL_STEP_TAG: str(val_step),
+    }
+
+
 def register_model(
     model_uri: str,
     *,
@@ -92,32 +119,64 @@ def register_model(
     metric: str,
     value: float,
     tags: dict[str, str],
+    comparable: dict[str, str],
+    promote: bool = False,
 ) -> Registration:
     """Register `model_uri` as a new version; move `alias` to it only if it is better.
 
-    The first version takes the alias. Later versions take it only when `value` (lower is
-    better) beats the current alias holder's `validation_metric_value` tag on the same metric.
+    The first version takes the alias. A later version takes it only when it was validated
+    like the alias holder (the same `comparable` tags, see `comparability_tags`, and the same
+    metric) and `value` (lower is better) beats the holder's `validation_metric_value`.
+    `promote` moves the alias regardless; the reason still says what was not comparable.
     """
     client = MlflowClient()
     version = mlflow.register_model(model_uri, name)
     number = int(version.version)
-    for key, val in {**tags, METRIC_TAG: metric, METRIC_VALUE_TAG: f"{value:.6g}"}.items():
+    own = {**tags, **comparable, METRIC_TAG: metric, METRIC_VALUE_TAG: f"{value:.6g}"}
+    for key, val in own.items():
         client.set_model_version_tag(name, str(number), key, val)
     try:
         holder = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         holder = None
-    previous = int(holder.version) if holder is not None else None
-    holder_value = _holder_value(holder.tags if holder is not None else {}, metric)
-    # A holder scored on another metric is not comparable: the alias stays (move it by hand).
-    moved = holder is None or (holder_value is not None and value < holder_value)
+    if holder is None:
+        client.set_registered_model_alias(name, alias, str(number))
+        return Registration(name, number, alias, True, None, metric, value, "new")
+    previous = int(holder.version)
+    differences = incomparable(holder.tags, {**comparable, METRIC_TAG: metric})
+    better = not differences and value < float(holder.tags[METRIC_VALUE_TAG])
+    reason = "; ".join(differences) or ("better" if better else "not better")
+    moved = better or promote
     if moved:
         client.set_registered_model_alias(name, alias, str(number))
-    return Registration(name, number, alias, moved, previous, metric, value)
+        reason = reason if better else f"promoted, although {reason}"
+    return Registration(
+        name, number, alias, moved, previous, metric, value, reason, comparable=not differences
+    )
 
 
-def _holder_value(tags: dict[str, str], metric: str) -> float | None:
-    """The alias holder's value of `metric`, or None if it was scored on another metric."""
-    if tags.get(METRIC_TAG) != metric or METRIC_VALUE_TAG not in tags:
-        return None
-    return float(tags[METRIC_VALUE_TAG])
+def incomparable(holder: dict[str, str], candidate: dict[str, str]) -> list[str]:
+    """Why a score validated as the `candidate` tags say was not measured like the `holder`'s.
+
+    Both are version tags (`comparability_tags` plus the metric's name); an empty list means
+    comparable. A holder without these tags (registered by an older stackcast) is not comparable.
+    """
+    missing = [key for key in (*candidate, METRIC_VALUE_TAG) if key not in holder]
+    if missing:
+        return [
+            f"its validation is not recorded (registered by an older stackcast: no {missing[0]})"
+        ]
+    return [
+        f"{_DIFFERENCE[key]}: {key} {candidate[key]} != {holder[key]}"
+        for key in candidate
+        if candidate[key] != holder[key]
+    ]
+
+
+_DIFFERENCE = {  # tag -> what it means for the two scores when it differs
+    FINGERPRINT_TAG: "validated on other data",
+    HORIZON_TAG: "validated at another horizon",
+    VAL_WINDOWS_TAG: "validated on other windows",
+    VAL_STEP_TAG: "validated on other windows",
+    METRIC_TAG: "scored on another metric",
+}

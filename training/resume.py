@@ -51,6 +51,12 @@ def checkpoint_dir(config: TrainConfig, run_id: str) -> Path:
     return (Path(config.trainer.checkpoint_dir) / run_id).resolve()
 
 
+def checkpoint_epochs(checkpoint: Path | str) -> int:
+    """The epochs a checkpoint holds, i.e. the 1-based number of the epoch it ended."""
+    # Lightning's "epoch" is the 0-based index of the epoch whose end the checkpoint saved.
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+
+
 def _run_config(run: Run) -> TrainConfig:
     uri = f"runs:/{run.info.run_id}/{CONFIG_ARTIFACT}"
     try:
@@ -69,9 +75,7 @@ def _point(run: Run) -> ResumePoint:
     directory = Path(tag) if tag else checkpoint_dir(config, run.info.run_id)
     last = directory / LAST_CHECKPOINT
     checkpoint = last if last.is_file() else None
-    epochs = 0
-    if checkpoint is not None:  # Lightning's "epoch" is the epoch the checkpoint ended
-        epochs = int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"]) + 1
+    epochs = checkpoint_epochs(checkpoint) if checkpoint is not None else 0
     return ResumePoint(
         run.info.run_id,
         config,

@@ -26,7 +26,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from stackcast.models import StackedRNNForecaster, flatten_init_report, init_report
-from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping
+from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping, last_checkpoint
 from stackcast.training.config import Choice, DataConfig, TrainConfig
 from stackcast.training.data import SeriesSet, data_fingerprint, load_series_set
 from stackcast.training.datamodule import SeriesDataModule, min_series_length
@@ -34,16 +34,23 @@ from stackcast.training.gradient_report import log_gradient_report
 from stackcast.training.interrupt import SynchronizedStop, sigterm_noted
 from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, load_m4
 from stackcast.training.module import ForecastModule
-from stackcast.training.registry import Registration, log_forecaster, register_model
+from stackcast.training.registry import (
+    Registration,
+    comparability_tags,
+    log_forecaster,
+    register_model,
+)
 from stackcast.training.resume import (
     CHECKPOINT_DIR_TAG,
     CONFIG_ARTIFACT,
     ResumeError,
     ResumePoint,
     checkpoint_dir,
+    checkpoint_epochs,
     exclusive_run,
 )
 from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError
+from stackcast.training.threads import ThreadPlan, plan_threads
 from stackcast.training.tracking import configure_tracking, experiment_id
 
 REPLICA_ENV = "STACKCAST_DDP_RUN"  # rank 0 -> the processes Lightning's DDP launcher starts
@@ -57,7 +64,9 @@ class TrainResult:
     model_uri: str
     registration: Registration
     metrics: dict[str, float]  # validation metrics of the best checkpoint
-    epochs: int
+    epochs: int  # epochs trained
+    best_epoch: int  # 1-based epoch of the best checkpoint: the registered weights
+    threads: ThreadPlan  # torch threads of the training process
     baselines: dict[str, tuple[float, float]]  # (sMAPE, MASE) on the same validation windows
     val_windows: int  # validation windows in all (series x rolling origins)
 
@@ -177,13 +186,13 @@ def build_trainer(
         gradient_clip_val=t.gradient_clip_val,
         gradient_clip_algorithm=t.gradient_clip_algorithm,
         callbacks=[
-            ModelCheckpoint(
+            ModelCheckpoint(  # first: the Trainer's `checkpoint_callback`, the best weights
                 dirpath=checkpoint_dir(config, run_id),
                 monitor="val/loss",
                 mode="min",
                 filename="best-{epoch}",
-                save_last=True,  # every epoch: what --resume continues from
             ),
+            last_checkpoint(checkpoint_dir(config, run_id)),
             ResumableEarlyStopping(monitor="val/loss", mode="min", patience=t.patience),
             RandomState(),
             *([telemetry] if telemetry is not None else []),
@@ -203,11 +212,15 @@ class _Prepared:
     series: dict[str, np.ndarray]
     datamodule: SeriesDataModule
     module: ForecastModule
+    threads: ThreadPlan
 
 
 def _prepare(config: TrainConfig) -> _Prepared:
-    """Seed, load the series, build the windows and a freshly initialized model."""
+    """Set torch's threads, seed, load the series, build the windows and a fresh model."""
     _check_accelerator(config)
+    t = config.trainer
+    threads = plan_threads(t.threads, own_processes=t.devices if t.strategy == "ddp" else 1)
+    torch.set_num_threads(threads.threads)  # intra-op; inter-op can be set once per process
     configure_tracking()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     series = drop_short_series(config, load_training_series(config.data, min_length=1))
@@ -218,7 +231,7 @@ def _prepare(config: TrainConfig) -> _Prepared:
         val_naive2=dm.naive2_scores(),
         seasonality=config.data.seasonality,
     )
-    return _Prepared(series, dm, module)
+    return _Prepared(series, dm, module, threads)
 
 
 def train(
@@ -226,13 +239,16 @@ def train(
     extra_callbacks: Sequence[Callback] = (),
     resume: ResumePoint | None = None,
     choices: Sequence[Choice] = (),
+    promote: bool = False,
 ) -> TrainResult | None:
     """Train, track and register one model as `config` describes.
 
     `extra_callbacks` join the Trainer's own (e.g. a benchmark's timer). With `resume`, the
     interrupted run continues from its last checkpoint (`config` must be `resume.config`).
     `choices` (the `auto` keys resolved for `config`) are logged as params and description.
-    Returns None in a DDP replica (rank > 0): rank 0 logs and registers.
+    `promote` moves the registry alias to the new version in any case (even if it is not
+    better, or the holder was validated on other data, horizon or windows). Returns None in a
+    DDP replica (rank > 0): rank 0 logs and registers.
 
     Raises:
         TrainingInterruptedError: SIGTERM; the run is KILLED and resumable.
@@ -258,12 +274,14 @@ def train(
             exclusive_run(resume.checkpoint_dir, resume.run_id),
             mlflow.start_run(run_id=resume.run_id, log_system_metrics=True),
         ):
-            return _train_in_run(config, prepared, resume.run_id, extra_callbacks, resume, ())
+            return _train_in_run(
+                config, prepared, resume.run_id, extra_callbacks, resume, (), promote
+            )
     experiment = experiment_id(config.registry.experiment)
     with mlflow.start_run(experiment_id=experiment, log_system_metrics=True) as run:
         run_id = run.info.run_id
         with exclusive_run(checkpoint_dir(config, run_id), run_id):
-            return _train_in_run(config, prepared, run_id, extra_callbacks, None, choices)
+            return _train_in_run(config, prepared, run_id, extra_callbacks, None, choices, promote)
 
 
 def _train_in_run(
@@ -273,20 +291,23 @@ def _train_in_run(
     extra_callbacks: Sequence[Callback],
     resume: ResumePoint | None,
     choices: Sequence[Choice],
+    promote: bool,
 ) -> TrainResult:
     dm, module = prepared.datamodule, prepared.module
     m = config.model
     tags = {"cell": m.cell, "num_layers": str(m.num_layers), "init": m.init}  # run and version
     directory = checkpoint_dir(config, run_id) if resume is None else resume.checkpoint_dir
+    fingerprint = data_fingerprint(prepared.series)
     if resume is None:
         report = init_report(module.model)
         mlflow.log_params(
             {
                 **config.flat(),
-                "data.fingerprint": data_fingerprint(prepared.series),
+                "data.fingerprint": fingerprint,
                 "data.num_series": len(prepared.series),
                 "data.num_train_windows": dm.num_train_windows,
                 "model.num_parameters": sum(p.numel() for p in module.model.parameters()),
+                "trainer.threads_resolved": prepared.threads.threads,
             }
         )
         if choices:
@@ -298,10 +319,15 @@ def _train_in_run(
         mlflow.log_dict(config.model_dump(mode="json"), CONFIG_ARTIFACT)  # what --resume reads
         mlflow.set_tags({**tags, CHECKPOINT_DIR_TAG: str(directory)})
     else:
-        mlflow.set_tag("resumed_after_epochs", str(resume.epochs_done))
+        mlflow.set_tags(
+            {
+                "resumed_after_epochs": str(resume.epochs_done),
+                "resumed_threads": str(prepared.threads.threads),  # params cannot change
+            }
+        )
     checkpoint = resume.checkpoint if resume is not None else None
     telemetry = build_telemetry(config)
-    with sigterm_noted() as sigterm, _replica_env(config, run_id, checkpoint):
+    with sigterm_noted() as sigterm, _replica_env(config, run_id, checkpoint, prepared.threads):
         callbacks = _with_stop(config, extra_callbacks, sigterm)
         trainer = build_trainer(config, run_id, telemetry, callbacks)
         try:
@@ -319,20 +345,21 @@ def _train_in_run(
         epochs = trainer.current_epoch
         # Restore the best checkpoint's weights and score them once more. A SIGTERM from here
         # on lets the run finish: scoring and registering take seconds.
-        scores = trainer.validate(module, datamodule=dm, ckpt_path="best", verbose=False)[0]
+        kept = trainer.checkpoint_callback
+        assert isinstance(kept, ModelCheckpoint) and kept.best_model_path
+        scores = trainer.validate(
+            module, datamodule=dm, ckpt_path=kept.best_model_path, verbose=False
+        )[0]
+        best_epoch = checkpoint_epochs(kept.best_model_path)  # 1-based: the registered weights'
     if telemetry is not None:
         log_gradient_report(telemetry.maps, telemetry.verdict())
     best = {f"best/{k.replace('/', '_')}": float(v) for k, v in scores.items()}
     mlflow.log_metrics(best)
     baselines = dm.baseline_scores(m.season_length or config.data.seasonality)
     for name, (smape_value, mase_value) in baselines.items():
-        mlflow.log_metrics(
-            {
-                f"baseline/{name.lower()}_smape": smape_value,
-                f"baseline/{name.lower()}_mase": mase_value,
-            }
-        )
-    mlflow.log_metric("epochs_trained", epochs)
+        key = f"baseline/{name.lower()}"
+        mlflow.log_metrics({f"{key}_smape": smape_value, f"{key}_mase": mase_value})
+    mlflow.log_metrics({"epochs_trained": epochs, "best_epoch": best_epoch})
     model_uri = log_forecaster(module.model, dm.val_x[:2].numpy(), name="model")
     registration = register_model(
         model_uri,
@@ -340,7 +367,15 @@ def _train_in_run(
         alias=config.registry.alias,
         metric=config.registry.metric,
         value=float(scores[config.registry.metric]),
-        tags=tags,
+        tags={**tags, "best_epoch": str(best_epoch)},
+        # val_windows/val_step: one window of `horizon` points per series until data.val_windows
+        comparable=comparability_tags(
+            fingerprint=fingerprint,
+            horizon=m.horizon,
+            val_windows=config.data.val_windows,
+            val_step=config.data.val_step or m.horizon,
+        ),
+        promote=promote,
     )
     mlflow.set_tags(
         {
@@ -355,17 +390,27 @@ def _train_in_run(
         registration,
         {k: float(v) for k, v in scores.items()},
         epochs,
+        best_epoch,
+        prepared.threads,
         baselines,
         len(dm.val_x),
     )
 
 
 @contextmanager
-def _replica_env(config: TrainConfig, run_id: str, checkpoint: Path | None) -> Iterator[None]:
-    """Tell the DDP processes Lightning is about to start which run and config they join."""
+def _replica_env(
+    config: TrainConfig, run_id: str, checkpoint: Path | None, threads: ThreadPlan
+) -> Iterator[None]:
+    """Tell the DDP processes Lightning is about to start which run and config they join.
+
+    And keep each rank's `threads`: with `OMP_NUM_THREADS` unset, Lightning's DDP launcher
+    sets every rank's torch threads to its own `cores // devices`.
+    """
     if config.trainer.strategy != "ddp":
         yield
         return
+    omp = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(threads.threads)
     os.environ[REPLICA_ENV] = json.dumps(
         {
             "run_id": run_id,
@@ -377,6 +422,10 @@ def _replica_env(config: TrainConfig, run_id: str, checkpoint: Path | None) -> I
         yield
     finally:
         os.environ.pop(REPLICA_ENV, None)
+        if omp is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = omp
 
 
 def is_ddp_replica() -> bool:

@@ -35,7 +35,11 @@ def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert re.search(r"^run_id: [0-9a-f]{32}$", trained.stdout, re.M)
     assert "registered: stackcast version 1" in trained.stdout
-    assert "alias 'champion' moved to version 1" in trained.stdout
+    assert "(epochs trained: 1; registered weights from epoch 1, the best)" in trained.stdout
+    assert re.search(
+        r"^torch threads: \d+ \(auto: \d+ cores / \d+ training process", trained.stdout, re.M
+    )
+    assert "alias 'champion' moved to version 1 (new)" in trained.stdout
     assert (tmp_path / "mlflow.db").exists()  # the embedded default store
 
     scored = _stackcast(["evaluate", "--model", "models:/stackcast@champion"], tmp_path)
@@ -52,3 +56,24 @@ def test_unknown_config_key_fails_with_its_name(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "hiden_size" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started
+
+
+def test_promote_moves_the_alias_to_a_run_validated_at_another_horizon(tmp_path: Path) -> None:
+    first = _stackcast(["train", *set_args(TINY_M4)], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    other = set_args(TINY_M4 | {"model.horizon": 24})
+    stayed = _stackcast(["train", *other], tmp_path)
+    assert stayed.returncode == 0, stayed.stderr[-3000:]
+    assert "registered: stackcast version 2" in stayed.stdout
+    assert (
+        "alias 'champion' stays on version 1 (validated at another horizon: horizon 24 != 48; "
+        in stayed.stdout
+    )
+    assert "--promote moves it anyway)" in stayed.stdout
+
+    promoted = _stackcast(["train", *other, "--promote"], tmp_path)
+    assert promoted.returncode == 0, promoted.stderr[-3000:]
+    assert (
+        "alias 'champion' moved to version 3 from version 1 (promoted, although validated at "
+        "another horizon: horizon 24 != 48" in promoted.stdout
+    )

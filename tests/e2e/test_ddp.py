@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def test_two_processes_train_disjoint_shards_into_one_run(
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "registered: ddp version 1" in trained.stdout
     assert trained.stdout.count("run_id:") == 1  # rank 1 reports nothing
+    # trainer.threads=auto: the two ranks share the cores (Lightning's launcher keeps the count).
+    plan = re.search(r"torch threads: (\d+) \(auto: (\d+) cores / (\d+) training", trained.stdout)
+    assert plan, trained.stdout
+    threads, cores, processes = (int(n) for n in plan.groups())
+    assert processes >= 2 and threads == max(1, cores // processes)
+    ranks = [int((rows_dir / f"rank{rank}.threads").read_text()) for rank in (0, 1)]
+    assert ranks[0] == threads and 1 <= ranks[1] <= max(1, cores // 2)
 
     # Rank 0 alone tracked: one run, one version, one point per epoch.
     client = MlflowClient(tracking_uri=uri)

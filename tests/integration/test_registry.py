@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -12,7 +13,12 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from stackcast.models import ModelConfig, StackedRNNForecaster
-from stackcast.training.registry import log_forecaster, register_model
+from stackcast.training.registry import (
+    Registration,
+    comparability_tags,
+    log_forecaster,
+    register_model,
+)
 from stackcast.training.tracking import configure_tracking
 from stackcast.training.train import train
 from tests.conftest import TinyConfig
@@ -57,6 +63,9 @@ def test_roundtrip_by_alias_is_exact_and_weights_only(
     assert served.shape == (7, 12)
 
 
+SAME = comparability_tags(fingerprint="f" * 16, horizon=4, val_windows=1, val_step=4)
+
+
 def test_alias_moves_only_on_improvement(mlflow_store: str) -> None:
     configure_tracking()
     model = StackedRNNForecaster(ModelConfig(input_size=8, horizon=4, hidden_size=4))
@@ -72,6 +81,7 @@ def test_alias_moves_only_on_improvement(mlflow_store: str) -> None:
             metric="val/owa",
             value=value,
             tags={"cell": "lstm", "num_layers": "2", "init": "default"},
+            comparable=SAME,
         )
         return reg.version, reg.alias_moved
 
@@ -86,5 +96,73 @@ def test_alias_moves_only_on_improvement(mlflow_store: str) -> None:
     assert float(champion.tags["validation_metric_value"]) == pytest.approx(0.40)
     assert {"cell", "num_layers", "init"} <= set(champion.tags)
     # A champion scored on another metric is not comparable: the alias stays put.
-    reg = register_model(uri, name="m", alias="champion", metric="val/smape", value=0.01, tags={})
+    reg = register_model(
+        uri, name="m", alias="champion", metric="val/smape", value=0.01, tags={}, comparable=SAME
+    )
     assert not reg.alias_moved
+
+
+def _logged_model() -> str:
+    configure_tracking()
+    model = StackedRNNForecaster(ModelConfig(input_size=8, horizon=4, hidden_size=4))
+    with mlflow.start_run():
+        return log_forecaster(model, np.ones((2, 8), dtype=np.float32), name="model")
+
+
+@pytest.mark.parametrize(
+    ("other", "reason"),
+    [
+        (
+            {"fingerprint": "a" * 16},
+            f"validated on other data: data_fingerprint {'a' * 16} != {'f' * 16}",
+        ),
+        ({"horizon": 8, "val_step": 8}, "validated at another horizon: horizon 8 != 4"),
+        ({"val_windows": 5}, "validated on other windows: val_windows 5 != 1"),
+    ],
+)
+def test_a_better_score_on_other_validation_does_not_take_the_alias(
+    mlflow_store: str, other: dict[str, Any], reason: str
+) -> None:
+    uri = _logged_model()
+    validated = {"fingerprint": "f" * 16, "horizon": 4, "val_windows": 1, "val_step": 4} | other
+
+    def register(value: float, comparable: dict[str, str], promote: bool = False) -> Registration:
+        return register_model(
+            uri,
+            name="m",
+            alias="champion",
+            metric="val/owa",
+            value=value,
+            tags={},
+            comparable=comparable,
+            promote=promote,
+        )
+
+    register(0.50, SAME)
+    elsewhere = comparability_tags(**validated)
+    stayed = register(0.10, elsewhere)  # far better, but on other data / horizon / windows
+    assert stayed.alias_moved is False and stayed.comparable is False
+    assert reason in stayed.reason
+    client = MlflowClient()
+    assert int(client.get_model_version_by_alias("m", "champion").version) == 1
+    # The version is registered all the same, with what it was validated on.
+    tags = client.get_model_version("m", "2").tags
+    assert {k: tags[k] for k in elsewhere} == elsewhere
+
+    promoted = register(0.90, elsewhere, promote=True)  # worse and incomparable: --promote
+    assert promoted.alias_moved and promoted.previous_champion == 1
+    assert promoted.reason.startswith("promoted, although ") and reason in promoted.reason
+    assert int(client.get_model_version_by_alias("m", "champion").version) == 3
+    # Now the champion was validated like `elsewhere`: a better score of that kind moves it.
+    assert register(0.80, elsewhere).alias_moved
+
+
+def test_a_champion_without_validation_tags_is_not_compared(mlflow_store: str) -> None:
+    uri = _logged_model()
+    old = mlflow.register_model(uri, "m")  # as an older stackcast left it: no tags
+    MlflowClient().set_registered_model_alias("m", "champion", old.version)
+    reg = register_model(
+        uri, name="m", alias="champion", metric="val/owa", value=0.1, tags={}, comparable=SAME
+    )
+    assert not reg.alias_moved and not reg.comparable
+    assert "registered by an older stackcast" in reg.reason

@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import pytest
+import torch
 from lightning.pytorch.callbacks import Callback
 from mlflow.tracking import MlflowClient
 
@@ -53,6 +54,23 @@ class StopAfterEpoch(Callback):
             trainer.should_stop = True
 
 
+@dataclasses.dataclass(eq=False)
+class WorseAt(Callback):
+    """Scale every weight by 10 just before validating `epoch` (0-based).
+
+    That epoch's val/loss is far worse than the best so far, and its end is still checkpointed
+    with those weights, deterministically.
+    """
+
+    epoch: int
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
+            with torch.no_grad():
+                for weight in pl_module.parameters():
+                    weight.mul_(10.0)
+
+
 def test_sigterm_kills_the_run_and_train_resume_finishes_it(
     mlflow_store: str, tiny_config: TinyConfig
 ) -> None:
@@ -80,6 +98,28 @@ def test_sigterm_kills_the_run_and_train_resume_finishes_it(
     assert run.info.status == "FINISHED"
     assert run.data.tags["resumed_after_epochs"] == "1"
     assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [21, 43, 65]
+
+
+def test_resume_continues_after_the_last_epoch_even_if_it_did_not_improve(
+    mlflow_store: str, tiny_config: TinyConfig
+) -> None:
+    config = tiny_config(trainer={"max_epochs": 4})
+    with pytest.raises(TrainingInterruptedError) as stopped:  # in epoch 3, after a worse epoch 2
+        train(config, extra_callbacks=[WorseAt(epoch=1), SigtermAt(step=50)])
+    run_id = stopped.value.run_id
+    val_loss = [m.value for m in MlflowClient().get_metric_history(run_id, "val/loss")]
+    assert len(val_loss) == 2 and val_loss[1] > val_loss[0]  # epoch 2 did not improve
+
+    point = find_resume_point(run_id, config)
+    assert point.epochs_done == 2  # not 1, the last improvement
+    assert point.checkpoint is not None and point.checkpoint.name == "last.ckpt"
+    assert (point.checkpoint_dir / "best-epoch=0.ckpt").is_file()  # the best stays epoch 1's
+
+    result = train(point.config, resume=point)
+    assert result is not None and result.epochs == 4
+    client = MlflowClient()
+    assert client.get_run(run_id).data.tags["resumed_after_epochs"] == "2"
+    assert [m.step for m in client.get_metric_history(run_id, "train/loss")] == [21, 43, 65, 87]
 
 
 @dataclasses.dataclass(eq=False)

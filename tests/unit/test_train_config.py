@@ -185,3 +185,13 @@ def test_non_mapping_yaml_is_rejected(tmp_path: Path) -> None:
     path.write_text("- model\n- data\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(path)
+
+
+def test_threads_is_auto_or_a_positive_count() -> None:
+    assert load_config(M4_YAML).trainer.threads == "auto"
+    assert load_config(M4_YAML, ["trainer.threads=3"]).trainer.threads == 3
+    for bad in ("0", "many"):
+        with pytest.raises(ValidationError) as err:
+            load_config(M4_YAML, [f"trainer.threads={bad}"])
+        assert {loc.split(".")[1] for loc in error_locs(err.value)} == {"threads"}
+        assert "'auto'" in str(err.value)

@@ -1,6 +1,7 @@
 """Test hook, on PYTHONPATH only in tests/e2e/test_ddp.py: every process of a training run
 (Lightning's DDP launcher copies the environment to the ranks it starts) appends the rows of
-each training batch it loads to `$STACKCAST_TEST_ROWS/rank<LOCAL_RANK>.jsonl`."""
+each training batch it loads to `$STACKCAST_TEST_ROWS/rank<LOCAL_RANK>.jsonl`, and the torch
+threads it trains with to `rank<LOCAL_RANK>.threads`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ if os.environ.get("STACKCAST_TEST_ROWS"):
             out = Path(os.environ["STACKCAST_TEST_ROWS"]) / f"rank{rank}.jsonl"
             with out.open("a") as file:
                 file.write(json.dumps(rows) + "\n")
+            import torch
+
+            out.with_suffix(".threads").write_text(str(torch.get_num_threads()))
         return _load(self, rows)
 
     datamodule.WindowTensors.__getitem__ = _recording_load  # type: ignore[method-assign,assignment]
