@@ -368,7 +368,6 @@ def _train_in_run(
         metric=config.registry.metric,
         value=float(scores[config.registry.metric]),
         tags={**tags, "best_epoch": str(best_epoch)},
-        # val_windows/val_step: one window of `horizon` points per series until data.val_windows
         comparable=comparability_tags(
             fingerprint=fingerprint,
             horizon=m.horizon,
