@@ -66,6 +66,12 @@ class DataConfig(_Section):
     val_step: int | None = Field(
         None, ge=1, description="Points between validation origins (None: the horizon)."
     )
+    history_limit: int | None = Field(
+        None,
+        ge=1,
+        description="Training windows whose target ends in the last N points of each series' "
+        "training part (None: all): every series then weighs about the same, recent data most.",
+    )
     drop_short: bool = Field(
         False,
         description="Drop series too short to validate (with a warning naming how many) "

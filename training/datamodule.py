@@ -129,6 +129,7 @@ class SeriesDataModule(L.LightningDataModule):
         seed: int = 0,
         val_windows: int = 1,
         val_step: int | None = None,
+        history_limit: int | None = None,
     ) -> None:
         super().__init__()
         self.ids = list(series)
@@ -136,7 +137,7 @@ class SeriesDataModule(L.LightningDataModule):
         self.samples_per_epoch = samples_per_epoch
         self.seasonality = seasonality
         self.seed = seed  # of the shared batch order under DDP (see ShardedBatches)
-        horizon = model.horizon
+        input_size, horizon = model.input_size, model.horizon
         step = val_step or horizon
         span = validation_span(horizon, val_windows, step)
         need = min_series_length(model, val_windows, step)
@@ -149,7 +150,10 @@ class SeriesDataModule(L.LightningDataModule):
                 "(data.drop_short: true), or shorten model.horizon or data.val_windows"
             )
         train_parts = [v[:-span].astype(np.float32) for v in series.values()]
-        x_parts, y_parts = self._training_windows(train_parts, model, stride)
+        recent = train_parts
+        if history_limit is not None:  # targets end in the last `history_limit` points
+            recent = [p[-(history_limit + input_size + horizon - 1) :] for p in train_parts]
+        x_parts, y_parts = self._training_windows(recent, model, stride, history_limit)
         if not x_parts:
             raise SeriesTooShortError(
                 f"no training windows: a series needs at least {need + horizon} points to train "
@@ -179,9 +183,14 @@ class SeriesDataModule(L.LightningDataModule):
 
     @staticmethod
     def _training_windows(
-        parts: list[np.ndarray], model: ModelConfig, stride: int
+        parts: list[np.ndarray], model: ModelConfig, stride: int, history_limit: int | None
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Inputs and targets of every training window: full ones, then padded ones (mask)."""
+        """Inputs and targets of every training window: full ones, then padded ones (mask).
+
+        `parts` are already cut to the points full windows may use; a padded window (its
+        context shorter than `input_size`) is kept when its target ends in the last
+        `history_limit` points.
+        """
         input_size, horizon = model.input_size, model.horizon
         xs, ys = [], []
         for part in parts:
@@ -192,7 +201,10 @@ class SeriesDataModule(L.LightningDataModule):
             if model.padding != "mask":
                 continue
             # Context shorter than the window: from one season up, every `stride` points.
-            contexts = range(min_history(model), min(input_size, len(part) - horizon + 1), stride)
+            first = min_history(model)
+            if history_limit is not None:
+                first = max(first, len(part) - history_limit - horizon + 1)
+            contexts = range(first, min(input_size, len(part) - horizon + 1), stride)
             if len(contexts):
                 xs.append(model_inputs([part[:c] for c in contexts], model))
                 ys.append(np.stack([part[c : c + horizon] for c in contexts]))

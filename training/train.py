@@ -131,6 +131,7 @@ def build_datamodule(config: TrainConfig, series: dict[str, np.ndarray]) -> Seri
         seed=config.trainer.seed,
         val_windows=config.data.val_windows,
         val_step=config.data.val_step,
+        history_limit=config.data.history_limit,
     )
 
 

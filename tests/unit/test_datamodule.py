@@ -224,3 +224,20 @@ def test_series_below_the_stated_minimum_are_listed() -> None:
     series = {"ok": np.arange(30, dtype=float), "tiny": np.arange(4, dtype=float)}
     with pytest.raises(ValueError, match=r"fewer than the 5 points.*'tiny': 4"):
         SeriesDataModule(series, model=model, batch_size=4)
+
+
+def test_history_limit_keeps_the_windows_whose_target_ends_in_the_last_points() -> None:
+    series = make_series({"long": 60, "mid": 25})
+    dm = SeriesDataModule(series, model=MODEL, batch_size=4, seasonality=M, history_limit=5)
+    ids, t = decode(dm.train_y)
+    for i, n in enumerate((60, 25)):
+        ends = t[ids[:, 0] == i, -1]
+        train_end = n - H  # the training part's last time index (1-based)
+        assert sorted(ends.tolist()) == list(range(train_end - 4, train_end + 1))
+
+
+def test_history_limit_also_bounds_padded_windows() -> None:
+    model = ModelConfig(input_size=8, horizon=2, season_length=2, padding="mask")
+    series = {"s": np.arange(12, dtype=float) + 1}  # 10 training points
+    dm = SeriesDataModule(series, model=model, batch_size=4, seasonality=1, history_limit=3)
+    assert sorted(dm.train_y[:, -1].tolist()) == [8.0, 9.0, 10.0]  # full window: 10
