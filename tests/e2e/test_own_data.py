@@ -1,0 +1,72 @@
+"""`stackcast train --data FILE --horizon H`: a user's file, no config, choices from the data."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def daily_sales(path: Path, seed: int = 0) -> Path:
+    """Daily series with a weekly cycle and a steady trend: seasonal naive lags the trend."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, n in enumerate([120, 200, 260, 300, 160, 240]):
+        t = np.arange(n)
+        level = rng.uniform(80, 400)
+        weekly = 1 + 0.25 * np.sin(2 * np.pi * t / 7 + i)
+        y = level * weekly * (1 + 0.01 * t) + rng.normal(0, 0.01 * level, n)
+        ds = pd.date_range("2023-03-06", periods=n, freq="D")
+        frames.append(pd.DataFrame({"unique_id": f"shop{i}", "ds": ds, "y": y.round(2)}))
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    command = [sys.executable, "-m", "stackcast", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _validation(stdout: str) -> dict[str, tuple[float, float]]:
+    rows = re.findall(r"^  (\S+)\s+([\d.]+)\s+([\d.]+)$", stdout, re.M)
+    return {name: (float(s), float(m)) for name, s, m in rows}
+
+
+def test_train_on_a_daily_file_chooses_from_the_data_and_beats_seasonal_naive(
+    tmp_path: Path,
+) -> None:
+    csv = daily_sales(tmp_path / "daily_sales.csv")
+    small = ["--set", "model.hidden_size=32", "--set", "trainer.max_epochs=12"]
+    quiet = ["--set", "trainer.progress_bar=false", "--set", "data.samples_per_epoch=4096"]
+    done = _stackcast(["train", "--data", str(csv), "--horizon", "14", *small, *quiet], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "auto: data.freq = daily" in out
+    assert "auto: model.season_length = 7" in out  # the weekly cycle beats the last value
+    assert "auto: data.seasonality = 1" in out  # M4's convention for daily
+    assert "auto: model.input_size = 56" in out and "auto: model.patch_size = 7" in out
+    # 6 series, 64 windows wanted: 11 origins each, fewer if the shortest series can't spare them
+    windows = int(re.search(r"auto: data.val_windows = (\d+)", out)[1])  # type: ignore[index]
+    assert 1 < windows <= 11
+    scores = _validation(out)
+    assert set(scores) == {"stackcast", "Naive1", "sNaive", "Naive2"}
+    assert scores["stackcast"][1] < scores["sNaive"][1], out  # MASE below seasonal naive
+    assert scores["stackcast"][0] < scores["sNaive"][0], out  # and sMAPE
+    assert "registered: stackcast version 1" in out
+
+
+def test_integer_ds_without_a_frequency_asks_for_one(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"unique_id": "a", "ds": np.arange(200), "y": np.arange(200.0)})
+    frame.to_csv(tmp_path / "steps.csv", index=False)
+    done = _stackcast(["train", "--data", "steps.csv"], tmp_path)
+    assert done.returncode != 0
+    assert "data.freq" in done.stderr and "model.season_length" in done.stderr
