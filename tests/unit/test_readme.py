@@ -29,3 +29,9 @@ def test_every_server_setting_is_documented() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in ServeSettings.model_fields:
         assert f"`{ENV_PREFIX}{name.upper()}`" in readme, f"README lacks {ENV_PREFIX}{name.upper()}"
+
+
+def test_the_frequency_table_is_the_codes() -> None:
+    from stackcast.training.frequency_defaults import markdown_table
+
+    assert markdown_table() in (ROOT / "README.md").read_text()
