@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.train_args import set_args
+from tests.e2e.train_args import run_stackcast, set_args
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +21,8 @@ TINY_M4 = {
 }
 
 
-def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    command = [sys.executable, "-m", "stackcast", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
-    trained = _stackcast(["train", *set_args(TINY_M4)], tmp_path)
+    trained = run_stackcast(["train", *set_args(TINY_M4)], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert re.search(r"^run_id: [0-9a-f]{32}$", trained.stdout, re.M)
     assert "registered: stackcast version 1" in trained.stdout
@@ -42,7 +33,7 @@ def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
     assert "alias 'champion' moved to version 1 (new)" in trained.stdout
     assert (tmp_path / "mlflow.db").exists()  # the embedded default store
 
-    scored = _stackcast(["evaluate", "--model", "models:/stackcast@champion"], tmp_path)
+    scored = run_stackcast(["evaluate", "--model", "models:/stackcast@champion"], tmp_path)
     assert scored.returncode == 0, scored.stderr[-3000:]
     rows = {line.split()[0]: line for line in scored.stdout.splitlines() if line.strip()}
     assert {"stackcast", "Naive1", "sNaive", "Naive2", "SES", "Theta"} <= set(rows)
@@ -52,17 +43,17 @@ def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
 
 
 def test_unknown_config_key_fails_with_its_name(tmp_path: Path) -> None:
-    result = _stackcast(["train", "--set", "model.hiden_size=8"], tmp_path)
+    result = run_stackcast(["train", "--set", "model.hiden_size=8"], tmp_path)
     assert result.returncode != 0
     assert "hiden_size" in result.stderr
     assert not (tmp_path / "mlflow.db").exists()  # nothing was started
 
 
 def test_promote_moves_the_alias_to_a_run_validated_at_another_horizon(tmp_path: Path) -> None:
-    first = _stackcast(["train", *set_args(TINY_M4)], tmp_path)
+    first = run_stackcast(["train", *set_args(TINY_M4)], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     other = set_args(TINY_M4 | {"model.horizon": 24})
-    stayed = _stackcast(["train", *other], tmp_path)
+    stayed = run_stackcast(["train", *other], tmp_path)
     assert stayed.returncode == 0, stayed.stderr[-3000:]
     assert "registered: stackcast version 2" in stayed.stdout
     assert (
@@ -71,7 +62,7 @@ def test_promote_moves_the_alias_to_a_run_validated_at_another_horizon(tmp_path:
     )
     assert "--promote moves it anyway)" in stayed.stdout
 
-    promoted = _stackcast(["train", *other, "--promote"], tmp_path)
+    promoted = run_stackcast(["train", *other, "--promote"], tmp_path)
     assert promoted.returncode == 0, promoted.stderr[-3000:]
     assert (
         "alias 'champion' moved to version 3 from version 1 (promoted, although validated at "

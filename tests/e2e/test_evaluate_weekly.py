@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.train_args import set_args
+from tests.e2e.train_args import run_stackcast, set_args
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +23,11 @@ TINY_WEEKLY = {
 }
 
 
-def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    command = [sys.executable, "-m", "stackcast", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
 def test_a_weekly_model_is_scored_on_weekly_beside_the_published_rows(tmp_path: Path) -> None:
-    trained = _stackcast(["train", *set_args(TINY_WEEKLY)], tmp_path)
+    trained = run_stackcast(["train", *set_args(TINY_WEEKLY)], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
 
-    scored = _stackcast(["evaluate"], tmp_path)  # no --train/--test: the model's own subset
+    scored = run_stackcast(["evaluate"], tmp_path)  # no --train/--test: the model's own subset
     assert scored.returncode == 0, scored.stderr[-3000:]
     assert "data: M4 Weekly (359 series, horizon 13), seasonality m = 1" in scored.stdout
     rows = [line.split() for line in scored.stdout.splitlines()]
@@ -48,7 +39,7 @@ def test_a_weekly_model_is_scored_on_weekly_beside_the_published_rows(tmp_path: 
     assert any(r[:1] == ["#235"] and r[-3:] == ["0.739", "published", "M4"] for r in rows)
     assert not any(r[:1] == ["#238"] for r in rows)  # no Hourly rows
 
-    other_m = _stackcast(["evaluate", "--seasonality", "52"], tmp_path)
+    other_m = run_stackcast(["evaluate", "--seasonality", "52"], tmp_path)
     assert other_m.returncode == 0, other_m.stderr[-3000:]
     assert "seasonality m = 52" in other_m.stdout
     assert "published M4" not in other_m.stdout  # M4 scored Weekly with m = 1: not comparable

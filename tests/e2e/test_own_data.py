@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.e2e.train_args import run_stackcast
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +29,6 @@ def daily_sales(path: Path, seed: int = 0) -> Path:
     return path
 
 
-def _stackcast(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    command = [sys.executable, "-m", "stackcast", *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-
-
 def _validation(stdout: str) -> dict[str, tuple[float, float]]:
     rows = re.findall(r"^  (\S+)\s+([\d.]+)\s+([\d.]+)$", stdout, re.M)
     return {name: (float(s), float(m)) for name, s, m in rows}
@@ -47,7 +40,7 @@ def test_train_on_a_daily_file_chooses_from_the_data_and_beats_seasonal_naive(
     csv = daily_sales(tmp_path / "daily_sales.csv")
     small = ["--set", "model.hidden_size=32", "--set", "trainer.max_epochs=12"]
     quiet = ["--set", "trainer.progress_bar=false", "--set", "data.samples_per_epoch=4096"]
-    done = _stackcast(["train", "--data", str(csv), "--horizon", "14", *small, *quiet], tmp_path)
+    done = run_stackcast(["train", "--data", str(csv), "--horizon", "14", *small, *quiet], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "auto: data.freq = daily" in out
@@ -67,6 +60,6 @@ def test_train_on_a_daily_file_chooses_from_the_data_and_beats_seasonal_naive(
 def test_integer_ds_without_a_frequency_asks_for_one(tmp_path: Path) -> None:
     frame = pd.DataFrame({"unique_id": "a", "ds": np.arange(200), "y": np.arange(200.0)})
     frame.to_csv(tmp_path / "steps.csv", index=False)
-    done = _stackcast(["train", "--data", "steps.csv"], tmp_path)
+    done = run_stackcast(["train", "--data", "steps.csv"], tmp_path)
     assert done.returncode != 0
     assert "data.freq" in done.stderr and "model.season_length" in done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,3 +33,14 @@ def small_on_file(csv: Path) -> dict[str, object]:
         "model.season_length": None,
         "trainer.progress_bar": False,
     }
+
+
+def run_stackcast(
+    args: list[str], cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`stackcast ARGS` in `cwd` as a user runs it: no MLFLOW_* settings, the embedded store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    command = [sys.executable, "-m", "stackcast", *args]
+    return subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
