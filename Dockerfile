@@ -71,6 +71,9 @@ RUN useradd --create-home --uid 10001 --user-group stackcast \
  && mkdir -p /app/checkpoints /mlartifacts \
  && chown stackcast:stackcast /app/checkpoints /mlartifacts
 USER stackcast
+# MLflow asks GitPython for the source commit of each run; the image has no git and /app is no
+# repository, so its multi-line warning on every run is noise.
+ENV GIT_PYTHON_REFRESH=quiet
 
 # 8000: stackcast serve (STACKCAST_PORT); 5000: mlflow server.
 EXPOSE 8000 5000

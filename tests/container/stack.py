@@ -220,7 +220,7 @@ class Stack:
     def champion(self) -> dict[str, Any]:
         """The registered version the alias points to."""
         params = {"name": MODEL_NAME, "alias": ALIAS}
-        return dict(self.rest("GET", "registered-models/get-alias", params=params)["model_version"])
+        return dict(self.rest("GET", "registered-models/alias", params=params)["model_version"])
 
     def served_version(self, url: str | None = None) -> str:
         """The version that answers /predict now."""

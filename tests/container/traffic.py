@@ -18,10 +18,11 @@ class Outcome:
 
     sent: float
     done: float
+    sent_at: float  # wall clock (time.time()) of `sent`, to compare with the engine's events
     status: int | None  # None: no HTTP answer
     version: str | None  # the model version that answered a 200
     error: str | None  # the transport error's type when no HTTP answer came
-    refused: bool  # the connection was refused: the request was never accepted
+    refused: bool  # no connection was made (refused, or no route): the request was never sent
 
 
 class ClientLoop:
@@ -55,7 +56,7 @@ class ClientLoop:
         deadline = time.monotonic() + self.limit_s
         headers = {"X-API-Key": self.key}
         while not self._stop.is_set() and time.monotonic() < deadline:
-            sent = time.monotonic()
+            sent, sent_at = time.monotonic(), time.time()
             status = version = error = None
             refused = False
             try:
@@ -65,11 +66,11 @@ class ClientLoop:
                 status = response.status_code
                 if status == 200:
                     version = str(response.json()["model"]["version"])
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 error, refused = type(exc).__name__, True
             except httpx.TransportError as exc:
                 error = type(exc).__name__
-            outcome = Outcome(sent, time.monotonic(), status, version, error, refused)
+            outcome = Outcome(sent, time.monotonic(), sent_at, status, version, error, refused)
             with self._lock:
                 self.outcomes.append(outcome)
             if status != 200:
