@@ -370,7 +370,7 @@ def test_stop_drains_accepted_requests_without_a_5xx(deployed: Deployment) -> No
     container = stack.container("server")
     with ClientLoop(url, stack.api_key, threads=4) as loop:
         time.sleep(3)
-        stop_sent = time.monotonic()
+        stop_sent, stop_sent_at = time.monotonic(), time.time()
         stack.sh("docker compose stop server", timeout=120)
         stopped = time.monotonic()
         time.sleep(1)
@@ -380,6 +380,7 @@ def test_stop_drains_accepted_requests_without_a_5xx(deployed: Deployment) -> No
         if row["Action"] == "kill"
         and row["Actor"]["ID"] == container
         and row["Actor"]["Attributes"].get("signal") == "15"
+        and int(row["timeNano"]) / 1e9 >= stop_sent_at - 1  # not the earlier `restart`'s
     )
     outcomes = loop.snapshot()
     in_flight = [o for o in outcomes if o.sent_at < sigterm < o.sent_at + (o.done - o.sent)]
