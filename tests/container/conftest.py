@@ -94,8 +94,7 @@ def stack(
     try:
         yield stack
     finally:
-        for service in ("postgres", "mlflow", "trainer", "server"):
-            (artifacts / f"{service}.log").write_text(stack.logs(service))
+        stack.save_logs()  # when a test failed before test_down_v_removes_the_volumes
         start = time.monotonic()
         stack.docker("compose", "down", "-v", "--remove-orphans", timeout=180, check=False)
         stack.docker("image", "rm", f"{project}:cpu", check=False)

@@ -191,8 +191,11 @@ class Stack:
             assert time.monotonic() < deadline, f"not healthy after {timeout} s: {states}"
             time.sleep(1)
 
-    def logs(self, service: str) -> str:
-        return self.docker("compose", "logs", "--no-color", service, timeout=60, check=False)
+    def save_logs(self) -> None:
+        """Every service's log into the artifacts (kept when the containers are gone)."""
+        for service in self.services():
+            log = self.docker("compose", "logs", "--no-color", service, timeout=60, check=False)
+            (self.artifacts / f"{service}.log").write_text(log)
 
     # --- HTTP -------------------------------------------------------------------------------
 

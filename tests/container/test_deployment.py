@@ -537,6 +537,7 @@ def test_mlflow_ui_shows_the_runs_metrics_and_gradient_map(
 def test_down_v_removes_the_volumes(deployed: Deployment) -> None:
     stack = deployed.stack
     label = f"label=com.docker.compose.project={stack.project}"
+    stack.save_logs()
     volumes = stack.docker("volume", "ls", "-q", "--filter", label).split()
     assert sorted(volumes) == sorted(f"{stack.project}_{v}" for v in ("pgdata", "mlartifacts"))
     stack.sh("docker compose down -v", timeout=180)
