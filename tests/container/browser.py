@@ -26,7 +26,7 @@ def _run(
                 "--hide-scrollbars",
                 "--no-first-run",
                 f"--user-data-dir={profile}",
-                "--window-size=1440,1600"  # tall enough for the run's metrics table,
+                "--window-size=1440,1000",
                 f"--virtual-time-budget={budget_ms}",  # lets the single-page app fetch and render
                 *extra,
                 url,
