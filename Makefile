@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch>=2.6,<2.14
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: setup demo serve bench-serve bench-train test lint ui clean
+.PHONY: setup demo serve bench-serve bench-train test test-container lint ui clean
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,11 @@ bench-train: $(BENCH_VENV)/.installed
 
 test: lint
 	$(VENV)/bin/pytest
+
+# Only the container tests (tests/container, part of `make test`): builds the image and runs the
+# compose stack for real; needs a Docker engine (README, "Deployment").
+test-container: setup
+	$(VENV)/bin/pytest -m container
 
 ui: setup
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000

@@ -401,3 +401,29 @@ def test_image_healthcheck_probes_the_server_health_endpoint() -> None:
     assert (program, flag) == ("python", "-c")
     compile(code, "HEALTHCHECK", "exec")
     assert "/health" in code and "STACKCAST_PORT" in code
+
+
+def test_base_images_and_torch_source_default_to_what_a_user_with_internet_gets(
+    env: dict[str, str],
+) -> None:
+    """Air-gapped sites override them (README); nothing test-only is a default."""
+    instructions = _instructions()
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    assert [args for op, args in instructions if op == "FROM"] == ["${BASE_IMAGE}"]
+    runs = [a for op, a in instructions if op == "RUN"]
+    # Empty TORCH_INDEX_URL: pip's own configuration in the base image picks the wheel.
+    assert any('${TORCH_INDEX_URL:+--index-url "${TORCH_INDEX_URL}"}' in r for r in runs)
+    for files in ((COMPOSE,), (COMPOSE, GPU_OVERRIDE)):
+        services = load(*files, env=env)["services"]
+        assert services["postgres"]["image"] == "postgres:17-alpine"
+        for name in ("mlflow", "trainer", "server"):
+            args = services[name]["build"]["args"]
+            assert args["BASE_IMAGE"] == "python:3.11-slim"
+            # No value: the Dockerfile's default, PyTorch's index for TORCH_VARIANT (CPU or CUDA).
+            assert args["TORCH_INDEX_URL"] is None
+    stand_in = {"BASE_IMAGE": "local/python", "POSTGRES_IMAGE": "local/postgres"}
+    services = load(COMPOSE, env={**env, **stand_in})["services"]
+    assert services["postgres"]["image"] == "local/postgres"
+    assert services["server"]["build"]["args"]["BASE_IMAGE"] == "local/python"
+    for path in (COMPOSE, GPU_OVERRIDE, ENV_EXAMPLE, DOCKERFILE):
+        assert "stackcast-offline" not in path.read_text(), path.name
