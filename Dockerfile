@@ -62,7 +62,8 @@ COPY configs/ configs/
 COPY data/ data/
 RUN pip install --no-deps -e . \
  && python -m compileall -q models training service stackcast \
- && python -c "from stackcast.training.m4 import load_m4_hourly; assert len(load_m4_hourly().ids) == 414"
+ && python -c "from stackcast.training.m4 import load_m4; \
+assert [len(load_m4(s).ids) for s in ('hourly', 'weekly')] == [414, 359]"
 
 # An unprivileged user. The code stays root-owned (read-only to it); it may write only its home
 # (matplotlib's and torch's caches), /app/checkpoints (the trainer's best checkpoints) and

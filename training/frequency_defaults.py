@@ -42,10 +42,10 @@ DEFAULTS: dict[FrequencyName, FrequencyDefaults] = {
     "weekly": FrequencyDefaults(
         52,
         1,
-        104,
+        52,
         4,
         13,
-        "52: the 52.18-week year drifts by 0.18 week per year against a lag of 52; "
+        "a year of input (M4 Weekly: BENCHMARKS.md); 52: the 52.18-week year drifts by 0.18 week per year against a lag of 52; "
         "the network learns the rest; M4 scores weekly at m = 1",
     ),
     "monthly": FrequencyDefaults(12, 12, 36, 3, 18, "yearly cycle; M4 Monthly (m = 12, h = 18)"),

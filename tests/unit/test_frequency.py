@@ -242,7 +242,7 @@ def test_freq_settings_are_validated() -> None:
         ("hourly", (24, 24, 168, 24, 48)),
         ("daily", (7, 1, 56, 7, 14)),
         ("business_daily", (5, 1, 40, 5, 10)),
-        ("weekly", (52, 1, 104, 4, 13)),
+        ("weekly", (52, 1, 52, 4, 13)),
         ("monthly", (12, 12, 36, 3, 18)),
         ("quarterly", (4, 4, 16, 4, 8)),
         ("yearly", (1, 1, 12, 1, 6)),
@@ -282,4 +282,4 @@ def test_markdown_table_has_a_row_per_frequency() -> None:
     lines = markdown_table().splitlines()
     assert lines[0].startswith("| frequency | season length | metric seasonality |")
     assert len(lines) == 2 + 1 + len(DEFAULTS) + 1  # header, rule, minutely, rows, steps
-    assert "| weekly | 52 | 1 | 104 | 4 | 13 |" in markdown_table()
+    assert "| weekly | 52 | 1 | 52 | 4 | 13 |" in markdown_table()
