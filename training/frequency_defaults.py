@@ -45,8 +45,9 @@ DEFAULTS: dict[FrequencyName, FrequencyDefaults] = {
         52,
         4,
         13,
-        "a year of input (M4 Weekly: BENCHMARKS.md); 52: the 52.18-week year drifts by 0.18 week per year against a lag of 52; "
-        "the network learns the rest; M4 scores weekly at m = 1",
+        "a year of input (M4 Weekly: BENCHMARKS.md); 52: the 52.18-week year drifts by "
+        "0.18 week per year against a lag of 52; the network learns the rest; M4 scores "
+        "weekly at m = 1",
     ),
     "monthly": FrequencyDefaults(12, 12, 36, 3, 18, "yearly cycle; M4 Monthly (m = 12, h = 18)"),
     "quarterly": FrequencyDefaults(4, 4, 16, 4, 8, "yearly cycle; M4 Quarterly (m = 4, h = 8)"),
