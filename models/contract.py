@@ -1,11 +1,31 @@
-"""The train <-> serve contract: every name both sides must agree on, written once.
+"""The train <-> serve contract: what both sides must agree on, in one import.
 
 `stackcast.training` writes models, tags and stores by these names; `stackcast.service` reads
-them. The model's own contract (architecture, window, horizon) is `ModelConfig`, saved beside
-the weights; how a history becomes the model's input is `stackcast.models.window`.
+them. How a history becomes the model's input (crop, pad, mask) is the window policy of
+`stackcast.models.window`, re-exported here: training windows, `evaluate` and the service all
+call it from this module. The model's own contract (architecture, window, horizon) is
+`ModelConfig`, saved beside the weights.
 """
 
 from __future__ import annotations
+
+from stackcast.models.window import ShortHistoryError, min_history, model_input, model_inputs
+
+__all__ = [
+    "CONFIG_FILE",
+    "EMBEDDED_ARTIFACTS",
+    "EMBEDDED_DB",
+    "EMBEDDED_TRACKING_URI",
+    "METRIC_TAG",
+    "METRIC_VALUE_TAG",
+    "MODEL_DIR",
+    "MODEL_DIR_ARTIFACT",
+    "WEIGHTS_FILE",
+    "ShortHistoryError",
+    "min_history",
+    "model_input",
+    "model_inputs",
+]
 
 # Inside a logged MLflow model: MLflow's pyfunc keeps `artifacts={KEY: dir}` under
 # `artifacts/KEY/`; the directory holds the weights and the config (models/serialization.py).

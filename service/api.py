@@ -21,7 +21,7 @@ import torch
 from fastapi import HTTPException, Request, Response
 
 from stackcast.models import ModelConfig
-from stackcast.models.window import min_history, model_inputs
+from stackcast.models.contract import min_history, model_inputs
 from stackcast.service.loader import ModelSource, Registry, ServedModel, VersionInfo
 from stackcast.service.logs import configure_logging
 from stackcast.service.loop import ForecastLoop

@@ -12,8 +12,7 @@ from fastapi import Depends, Response
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG
-from stackcast.models.window import min_history
+from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG, min_history
 from stackcast.service.api import OPEN_PATHS, ForecastAPI
 from stackcast.service.errors import validation_error_handler
 from stackcast.service.inflight import InFlight

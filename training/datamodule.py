@@ -18,7 +18,7 @@ from torch.utils.data import (
 )
 
 from stackcast.models import ModelConfig
-from stackcast.models.window import min_history, model_inputs
+from stackcast.models.contract import min_history, model_inputs
 from stackcast.training.baselines import naive1, naive2, seasonal_naive
 from stackcast.training.data import SeriesTooShortError
 from stackcast.training.metrics import mase_scale, smape

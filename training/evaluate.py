@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from stackcast.models import ModelConfig, StackedRNNForecaster
-from stackcast.models.window import model_inputs
+from stackcast.models.contract import model_inputs
 from stackcast.training.baselines import naive1, seasonal_naive
 from stackcast.training.data import load_series_set
 from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, M4Subset, load_m4
