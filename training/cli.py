@@ -102,18 +102,19 @@ def train(
     try:
         point = None
         choices: list[Choice] = []
+        stated = config is not None or bool(set_) or bool(shortcuts)
+        base = config or (AUTO_CONFIG if data is not None else DEFAULT_CONFIG)
+        if resume and not stated:
+            train_config = load_config(DEFAULT_CONFIG)  # names the experiment to look in
+        else:  # `auto` keys resolved as the run resolved them, to compare on --resume
+            train_config, choices = resolve_from_data(load_tree(base, [*shortcuts, *(set_ or [])]))
         if resume:
-            train_config = load_config(config or DEFAULT_CONFIG, [*(set_ or []), *shortcuts])
+            choices = []  # the run logged its own
             if not is_ddp_replica():  # replicas join the run rank 0 resumes
-                stated = config is not None or bool(set_) or bool(shortcuts)
                 point = _resume_point(run_id, train_config, stated=stated)
                 train_config = point.config
-        else:
-            base = config or (AUTO_CONFIG if data is not None else DEFAULT_CONFIG)
-            tree = load_tree(base, [*shortcuts, *(set_ or [])])
-            train_config, choices = resolve_from_data(tree)
-            for choice in choices:
-                typer.echo(f"auto: {choice.line()}")
+        for choice in choices:
+            typer.echo(f"auto: {choice.line()}")
         result = run_training(train_config, resume=point, choices=choices, promote=promote)
     except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
