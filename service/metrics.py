@@ -32,11 +32,17 @@ PATHS = ("/predict", "/info", "/health", "/metrics")  # anything else is labelle
 
 
 def enable_multiprocess(directory: Path) -> None:
-    """Share samples through `directory`; call before the first metric is created."""
+    """Share samples through `directory`.
+
+    Metrics made before (by an earlier server in this process) are dropped: their values are
+    written under the directory that was set when they were made.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory)
     # prometheus_client picks its value store when imported; pick again now the env is set.
     values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+    http_metrics.cache_clear()
+    worker_metrics.cache_clear()
 
 
 @dataclass(frozen=True)
