@@ -55,8 +55,9 @@ test: lint
 test-container: setup
 	$(VENV)/bin/pytest -m container
 
+UI_PORT ?= 5000
 ui: setup
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port 5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --port $(UI_PORT)
 
 clean:
 	rm -rf mlflow.db mlartifacts checkpoints

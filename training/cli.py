@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -90,6 +91,7 @@ def train(
 ) -> None:
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
     from stackcast.training.auto import resolve_from_data
+    from stackcast.training.progress import EpochLines
     from stackcast.training.resume import ResumeError
     from stackcast.training.telemetry import NonFiniteLossError
     from stackcast.training.train import TrainingInterruptedError, is_ddp_replica
@@ -115,7 +117,10 @@ def train(
                 train_config = point.config
         for choice in choices:
             typer.echo(f"auto: {choice.line()}")
-        result = run_training(train_config, resume=point, choices=choices, promote=promote)
+        lines = []  # the progress bar is off, or would not reach a terminal
+        if not train_config.trainer.progress_bar or not sys.stdout.isatty():
+            lines.append(EpochLines(typer.echo, train_config.registry.metric))
+        result = run_training(train_config, lines, resume=point, choices=choices, promote=promote)
     except (NonFiniteLossError, ResumeError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

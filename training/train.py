@@ -100,6 +100,17 @@ def load_with_frequency(data: DataConfig, min_length: int = 1) -> SeriesSet:
     return load_series_set(data.path, min_length=min_length, fill=data.fill, freq=data.freq)
 
 
+def run_name(config: TrainConfig) -> str:
+    """`lstm-2x256-m4_hourly-h48-3fa2`: what was trained on what, plus 4 random hex digits.
+
+    The suffix comes from the OS, not from the seeded generators: two runs of one seeded
+    config get different names.
+    """
+    m, d = config.model, config.data
+    data = d.path.stem.split(".")[0] if d.path is not None else d.source
+    return f"{m.cell}-{m.num_layers}x{m.hidden_size}-{data}-h{m.horizon}-{os.urandom(2).hex()}"
+
+
 def drop_short_series(config: TrainConfig, series: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """With `data.drop_short`, leave out the series too short to validate, with a warning.
 
@@ -279,7 +290,8 @@ def train(
                 config, prepared, resume.run_id, extra_callbacks, resume, (), promote
             )
     experiment = experiment_id(config.registry.experiment)
-    with mlflow.start_run(experiment_id=experiment, log_system_metrics=True) as run:
+    name = run_name(config)
+    with mlflow.start_run(experiment_id=experiment, run_name=name, log_system_metrics=True) as run:
         run_id = run.info.run_id
         with exclusive_run(checkpoint_dir(config, run_id), run_id):
             return _train_in_run(config, prepared, run_id, extra_callbacks, None, choices, promote)

@@ -55,6 +55,10 @@ def test_train_on_a_daily_file_chooses_from_the_data_and_beats_seasonal_naive(
     assert scores["stackcast"][1] < scores["sNaive"][1], out  # MASE below seasonal naive
     assert scores["stackcast"][0] < scores["sNaive"][0], out  # and sMAPE
     assert "registered: stackcast version 1" in out
+    # No progress bar: one line per epoch instead, as many as epochs trained.
+    epochs = re.findall(r"^epoch (\d+)/12  train/loss [\d.]+  val/loss [\d.]+  val/owa ", out, re.M)
+    trained = re.search(r"epochs trained: (\d+)", out)
+    assert trained and [int(e) for e in epochs] == list(range(1, int(trained[1]) + 1)), out
 
 
 def test_integer_ds_without_a_frequency_asks_for_one(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -131,3 +132,16 @@ def test_seeded_runs_are_reproducible(mlflow_store: str, tiny_config: TinyConfig
     second = train(tiny_config(trainer={"max_epochs": 1}))
     assert first.metrics["val/loss"] == pytest.approx(second.metrics["val/loss"], rel=1e-6)
     assert pd.notna(first.metrics["val/owa"])
+
+
+def test_two_runs_of_one_seeded_config_get_meaningful_distinct_names(
+    mlflow_store: str, tiny_config: TinyConfig
+) -> None:
+    config = tiny_config(trainer={"max_epochs": 1, "limit_train_batches": 2})
+    names = []
+    for _ in range(2):
+        result = train(config)
+        assert result is not None
+        names.append(mlflow.get_run(result.run_id).info.run_name)
+    assert names[0] != names[1]
+    assert all(re.fullmatch(r"lstm-2x16-series-h12-[0-9a-f]{4}", n) for n in names), names
