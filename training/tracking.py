@@ -21,12 +21,26 @@ def configure_tracking() -> str:
     return uri
 
 
+# MLflow 3's UI opens an experiment as GenAI or as model training after this tag (its own
+# experiment-type selector writes it): stackcast's experiments are model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+
 def experiment_id(name: str) -> str:
-    """Id of the named experiment, created if missing (local artifacts for the embedded store)."""
+    """Id of the named experiment, created if missing (local artifacts for the embedded store).
+
+    The experiment is marked as model training, so the MLflow UI opens it on its runs.
+    """
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
+        if EXPERIMENT_KIND_TAG not in existing.tags:
+            mlflow.MlflowClient().set_experiment_tag(
+                existing.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING
+            )
         return str(existing.experiment_id)
     location = None
     if mlflow.get_tracking_uri().startswith("sqlite:"):
         location = Path(EMBEDDED_ARTIFACTS).resolve().as_uri()
-    return str(mlflow.create_experiment(name, artifact_location=location))
+    tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING}
+    return str(mlflow.create_experiment(name, artifact_location=location, tags=tags))

@@ -145,3 +145,13 @@ def test_two_runs_of_one_seeded_config_get_meaningful_distinct_names(
         names.append(mlflow.get_run(result.run_id).info.run_name)
     assert names[0] != names[1]
     assert all(re.fullmatch(r"lstm-2x16-series-h12-[0-9a-f]{4}", n) for n in names), names
+
+
+def test_the_experiment_opens_as_model_training_in_the_ui(
+    mlflow_store: str, tiny_config: TinyConfig
+) -> None:
+    config = tiny_config(trainer={"max_epochs": 1, "limit_train_batches": 2})
+    assert train(config) is not None
+    experiment = mlflow.get_experiment_by_name(config.registry.experiment)
+    assert experiment is not None
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
