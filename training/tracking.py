@@ -21,8 +21,9 @@ def configure_tracking() -> str:
     return uri
 
 
-# MLflow 3's UI opens an experiment as GenAI or as model training after this tag (its own
-# experiment-type selector writes it): stackcast's experiments are model training.
+# The experiment's type, as MLflow 3's experiment-type selector records it: model training.
+# (The UI's GenAI / Model training switch itself is a per-browser setting; a link with
+# `?workflowType=machine_learning` opens the runs: see README, "Browse the runs".)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 
@@ -30,7 +31,7 @@ MODEL_TRAINING = "custom_model_development"
 def experiment_id(name: str) -> str:
     """Id of the named experiment, created if missing (local artifacts for the embedded store).
 
-    The experiment is marked as model training, so the MLflow UI opens it on its runs.
+    The experiment is tagged as model training (`EXPERIMENT_KIND_TAG`).
     """
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:

@@ -147,7 +147,7 @@ def test_two_runs_of_one_seeded_config_get_meaningful_distinct_names(
     assert all(re.fullmatch(r"lstm-2x16-series-h12-[0-9a-f]{4}", n) for n in names), names
 
 
-def test_the_experiment_opens_as_model_training_in_the_ui(
+def test_the_experiment_is_tagged_as_model_training(
     mlflow_store: str, tiny_config: TinyConfig
 ) -> None:
     config = tiny_config(trainer={"max_epochs": 1, "limit_train_batches": 2})
