@@ -162,19 +162,21 @@ class SeriesDataModule(L.LightningDataModule):
         self.train_x = torch.from_numpy(np.concatenate(x_parts))  # (N, T)
         self.train_y = torch.from_numpy(np.concatenate(y_parts))  # (N, H)
         # Validation: rolling origins, series by series, earliest first: (S * W, T) -> (S * W, H).
-        histories, targets, insample, self.val_index = [], [], [], []
+        # MASE scale from each series' training part (targets excluded), once per series; lag 1
+        # when the part is no longer than a season. Naive2 from each window's own history.
+        histories, targets, insample, scale, self.val_index = [], [], [], [], []
         for uid, values, part in zip(self.ids, series.values(), train_parts, strict=True):
+            part64 = part.astype(np.float64)
+            part_scale = mase_scale(part64, seasonality if len(part64) > seasonality else 1)
             for j in reversed(range(val_windows)):
                 origin = len(values) - horizon - j * step
                 histories.append(values[:origin])
                 targets.append(values[origin : origin + horizon])
-                insample.append(part.astype(np.float64))
+                insample.append(part64)  # the same array for every window of the series
+                scale.append(part_scale)
                 self.val_index.append((uid, origin))
         self.val_x = torch.from_numpy(model_inputs(histories, model))
         self.val_y = torch.from_numpy(np.stack(targets).astype(np.float32))
-        # MASE scale from each series' training part (targets excluded); lag 1 when the part
-        # is no longer than a season. Naive2 from each window's own history.
-        scale = [mase_scale(p, seasonality if len(p) > seasonality else 1) for p in insample]
         self.val_insample = insample  # per validation row, its series' training part
         self.val_histories = [h.astype(np.float64) for h in histories]
         self.val_naive2 = naive2(self.val_histories, horizon, seasonality)  # (S * W, H)
@@ -212,27 +214,26 @@ class SeriesDataModule(L.LightningDataModule):
 
     def naive2_scores(self) -> tuple[float, float]:
         """Naive2's (sMAPE, MASE) on the validation windows: the reference that makes OWA."""
-        return self.baseline_scores(1)["Naive2"]
+        return self._scores(self.val_naive2)
 
     def baseline_scores(self, season_length: int) -> dict[str, tuple[float, float]]:
         """(sMAPE, MASE) of Naive1, sNaive (`season_length`) and Naive2 on the validation windows.
 
         Each baseline forecasts from its window's own history; scores are means over windows.
         """
-        y = self.val_y.numpy().astype(np.float64)  # (S * W, H)
-        horizon = y.shape[1]
+        horizon = self.val_y.shape[1]
         forecasts = {
             "Naive1": naive1(self.val_histories, horizon),
             "sNaive": seasonal_naive(self.val_histories, horizon, season_length),
             "Naive2": self.val_naive2,
         }
-        return {
-            name: (
-                float(smape(y, f).mean()),
-                float((np.abs(y - f).mean(axis=1) / self._mase_scale).mean()),
-            )
-            for name, f in forecasts.items()
-        }
+        return {name: self._scores(f) for name, f in forecasts.items()}
+
+    def _scores(self, forecast: np.ndarray) -> tuple[float, float]:
+        """(sMAPE, MASE) of `forecast` (S * W, H), means over the validation windows."""
+        y = self.val_y.numpy().astype(np.float64)
+        mase_value = (np.abs(y - forecast).mean(axis=1) / self._mase_scale).mean()
+        return float(smape(y, forecast).mean()), float(mase_value)
 
     @property
     def num_train_windows(self) -> int:
