@@ -4,15 +4,18 @@
 them. How a history becomes the model's input (crop, pad, mask) is the window policy of
 `stackcast.models.window`, re-exported here: training windows, `evaluate` and the service all
 call it from this module. The model's own contract (architecture, window, horizon) is
-`ModelConfig`, saved beside the weights.
+`ModelConfig`, saved beside the weights, and so is its data side, `DataContract` (source,
+frequency, the metric's seasonality).
 """
 
 from __future__ import annotations
 
+from stackcast.models.data_contract import DataContract
 from stackcast.models.window import ShortHistoryError, min_history, model_input, model_inputs
 
 __all__ = [
     "CONFIG_FILE",
+    "DATA_CONTRACT_FILE",
     "EMBEDDED_ARTIFACTS",
     "EMBEDDED_DB",
     "EMBEDDED_TRACKING_URI",
@@ -21,6 +24,7 @@ __all__ = [
     "MODEL_DIR",
     "MODEL_DIR_ARTIFACT",
     "WEIGHTS_FILE",
+    "DataContract",
     "ShortHistoryError",
     "min_history",
     "model_input",
@@ -33,6 +37,7 @@ MODEL_DIR_ARTIFACT = "model_dir"
 MODEL_DIR = f"artifacts/{MODEL_DIR_ARTIFACT}"
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "model_config.json"
+DATA_CONTRACT_FILE = "data_contract.json"  # models/data_contract.py; absent in older versions
 
 # Model version tags: the validation score that decides the alias, shown by the service's /info.
 METRIC_TAG = "validation_metric"

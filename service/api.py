@@ -138,6 +138,7 @@ class ForecastAPI(ls.LitAPI):  # type: ignore[misc]
             "run_id": served.info.run_id,
             "tags": served.info.tags,
             "config": served.network.config.model_dump(),
+            "data": served.data.model_dump() if served.data is not None else None,
         }
         path = self.state_dir / f"worker-{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")

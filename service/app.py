@@ -180,6 +180,7 @@ def describe(api: ForecastAPI, source: ModelSource, devices: list[Any]) -> dict[
             "hidden_size": config["hidden_size"],
             "input_size": config["input_size"],
             "horizon": config["horizon"],
+            "data": newest.get("data"),  # DataContract: source, frequency, seasonality
             METRIC_TAG: tags.get(METRIC_TAG),
             METRIC_VALUE_TAG: _number(tags.get(METRIC_VALUE_TAG)),
             "device": newest["device"],

@@ -13,7 +13,13 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from safetensors import SafetensorError
 
-from stackcast.models import ModelConfig, StackedRNNForecaster, load_model_dir
+from stackcast.models import (
+    DataContract,
+    ModelConfig,
+    StackedRNNForecaster,
+    load_data_contract,
+    load_model_dir,
+)
 from stackcast.models.contract import CONFIG_FILE, MODEL_DIR, WEIGHTS_FILE
 
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
@@ -71,6 +77,7 @@ class ServedModel:
 
     network: StackedRNNForecaster
     info: VersionInfo
+    data: DataContract | None = None  # None: a version logged before the data contract
 
 
 class Registry:
@@ -140,7 +147,7 @@ class Registry:
                 f"{info.name} version {info.version}: {WEIGHTS_FILE} is not a safetensors "
                 f"file ({error}); refusing to load"
             ) from None
-        return ServedModel(network, info)
+        return ServedModel(network, info, load_data_contract(directory))
 
 
 def _read_config(info: VersionInfo, path: Path) -> ModelConfig:

@@ -223,10 +223,18 @@ def evaluate(
         int | None,
         typer.Option(
             min=1,
-            help="Seasonal period m for MASE/sNaive/Naive2 (default: the M4 subset's, 24 Hourly "
-            "and 1 Weekly; with --train/--test the model's data.seasonality).",
+            help="Seasonal period m for MASE/sNaive/Naive2 (default: the model's data contract: "
+            "the M4 subset's m, 24 Hourly and 1 Weekly, or with --train/--test the m the model "
+            "was validated with); another value needs --force.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Score with a --seasonality, or on files of another frequency, that disagree "
+            "with the model's data contract."
+        ),
+    ] = False,
 ) -> None:
     """Score a registered model on the test part; print sMAPE / MASE / OWA beside baselines."""
     from stackcast.training.evaluate import evaluate as run_evaluation
@@ -237,6 +245,7 @@ def evaluate(
             train_path=train_file,
             test_path=test_file,
             seasonality=seasonality,
+            force=force,
             announce=typer.echo,
         )
     except ValueError as error:

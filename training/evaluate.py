@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.models import DataContract, ModelConfig, StackedRNNForecaster
 from stackcast.models.contract import model_inputs
 from stackcast.training.baselines import naive1, seasonal_naive
 from stackcast.training.data import load_series_set
+from stackcast.training.frequency import Frequency
 from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, M4Subset, load_m4
 from stackcast.training.metrics import score_table, with_published
 from stackcast.training.tracking import configure_tracking
@@ -23,31 +24,53 @@ OURS = "stackcast"
 # Runs logged before `data.source` existed (and models logged outside `stackcast train`)
 # trained on M4 Hourly, the only bundled data then.
 DEFAULT_SUBSET: M4Subset = "hourly"
-FILE_SEASONALITY = 24  # m for a user's file when the model's run logged no integer seasonality
+FILE_SEASONALITY = 24  # m for a user's file when the version recorded none (before contracts)
 SOURCE_PARAM, SEASONALITY_PARAM = "data.source", "data.seasonality"  # TrainConfig.flat() keys
 
 
-def trained_subset(params: Mapping[str, str]) -> M4Subset | None:
-    """The bundled M4 subset a run trained on, from its MLflow params.
+class ContractMismatchError(ValueError):
+    """What `evaluate` was asked disagrees with the model version's data contract."""
 
-    Args:
-        params: the run's params (`TrainConfig.flat()`, as `stackcast train` logs them).
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What `evaluate` reads of a model version: its `DataContract`, or its run's params.
+
+    Versions logged before the data contract existed carry none; their run's params say the
+    source and seasonality, and nothing says the frequency.
+    """
+
+    source: str | None  # `data.source`; None: not logged (such runs trained on M4 Hourly)
+    seasonality: int | None  # m the run was validated with; None: not recorded
+    frequency: str | None  # the training series' frequency name; None: not recorded
+
+    @classmethod
+    def of(cls, contract: DataContract | None, params: Mapping[str, str]) -> TrainedOn:
+        """From the version's contract when it has one, else from its run's params."""
+        if contract is not None:
+            return cls(contract.source, contract.seasonality, contract.frequency)
+        logged = params.get(SEASONALITY_PARAM, "")
+        m = int(logged) if logged.isdigit() and int(logged) >= 1 else None
+        return cls(params.get(SOURCE_PARAM), m, None)
+
+
+def trained_subset(source: str | None) -> M4Subset | None:
+    """The bundled M4 subset a model trained on, from its `data.source`.
 
     Returns:
-        The subset named by `data.source`; `DEFAULT_SUBSET` when the run logged no source;
-        None when it trained on a user's file.
+        The subset `source` names; `DEFAULT_SUBSET` when no source was recorded; None when it
+        trained on a user's file.
 
     Raises:
         ValueError: a `data.source` this version does not know.
     """
-    source = params.get(SOURCE_PARAM)
     if source is None:
         return DEFAULT_SUBSET
     if source == "file":
         return None
     if source not in M4_SOURCES:
         known = ", ".join([*M4_SOURCES, "file"])
-        raise ValueError(f"the model's run has {SOURCE_PARAM}='{source}'; known: {known}")
+        raise ValueError(f"the model was trained on {SOURCE_PARAM}='{source}'; known: {known}")
     return M4_SOURCES[source]
 
 
@@ -56,12 +79,9 @@ def run_params(run_id: str | None) -> dict[str, str]:
     return dict(MlflowClient().get_run(run_id).data.params) if run_id else {}
 
 
-def _file_seasonality(params: Mapping[str, str]) -> int:
-    logged = params.get(SEASONALITY_PARAM, "")
-    return int(logged) if logged.isdigit() and int(logged) >= 1 else FILE_SEASONALITY
-
-
-def _load_files(train_path: Path, test_path: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _load_files(
+    train_path: Path, test_path: Path
+) -> tuple[list[np.ndarray], list[np.ndarray], Frequency]:
     history = load_series_set(train_path, min_length=1)
     # The test file's points follow the history's: its frequency is the history's, checked.
     train = history.series
@@ -69,7 +89,7 @@ def _load_files(train_path: Path, test_path: Path) -> tuple[list[np.ndarray], li
     if set(train) != set(test):
         missing = sorted(set(train) ^ set(test))[:5]
         raise ValueError(f"train and test files list different series, e.g. {missing}")
-    return [train[k] for k in train], [test[k] for k in train]
+    return [train[k] for k in train], [test[k] for k in train], history.frequency
 
 
 @dataclass(frozen=True)
@@ -83,37 +103,66 @@ class EvaluationData:
     description: str  # one line for the user: which data, how many series
 
 
+def _seasonality(model_m: int | None, given: int | None, force: bool, what: str) -> int | None:
+    """`given` when it agrees with the model's `model_m` (or `force`); else the model's."""
+    if given is None or model_m is None or given == model_m:
+        return given if given is not None else model_m
+    if not force:
+        raise ContractMismatchError(
+            f"{what} is scored with seasonality m = {model_m}, and --seasonality {given} "
+            f"disagrees: drop --seasonality, or add --force to score at m = {given}"
+        )
+    return given
+
+
+def _check_frequency(trained: TrainedOn, found: Frequency, force: bool) -> None:
+    """A file of another calendar frequency than the model's training data is refused."""
+    if trained.frequency is None or found.name == "steps" or force:
+        return  # not recorded, or integer positions: no calendar to compare
+    if found.name != trained.frequency:
+        raise ContractMismatchError(
+            f"the model was trained on {trained.frequency} data and the files are "
+            f"{found.describe()}: score it on {trained.frequency} data, or add --force"
+        )
+
+
 def evaluation_data(
-    params: Mapping[str, str],
+    trained: TrainedOn,
     train_path: Path | None = None,
     test_path: Path | None = None,
     seasonality: int | None = None,
+    force: bool = False,
 ) -> EvaluationData:
     """The data to score a model on, and the seasonality to score it with.
 
-    Without files: the bundled M4 subset the model's run trained on (`trained_subset`), with
-    that subset's competition seasonality (24 Hourly, 1 Weekly). With both files: their series,
-    with the run's `data.seasonality` (24 if it logged no integer). An explicit `seasonality`
-    wins in both cases.
+    Without files: the bundled M4 subset the model trained on (`trained_subset`), with that
+    subset's competition seasonality (24 Hourly, 1 Weekly), as M4 scored it. With both files:
+    their series, with the seasonality the model was validated with (its data contract; 24
+    for a version that recorded none); they must be of the model's frequency. An explicit
+    `seasonality` that disagrees with the one the model is scored with, or files of another
+    frequency, are refused unless `force`.
 
     Args:
-        params: the params of the run that logged the model (see `run_params`).
+        trained: what the model version says of its training data (`TrainedOn.of`).
         train_path: long-format history of each series (give `test_path` too).
         test_path: long-format test values that follow `train_path`.
-        seasonality: m for MASE, sNaive and Naive2 (None: the subset's, or the run's).
+        seasonality: m for MASE, sNaive and Naive2 (None: the model's).
+        force: score with `seasonality` and on files of another frequency anyway.
 
     Raises:
+        ContractMismatchError: `seasonality` or the files' frequency disagree with the model.
         ValueError: only one file given; no files for a model trained on a file; files that
             list different series.
     """
     if train_path is not None and test_path is not None:
-        train, test = _load_files(train_path, test_path)
-        m = seasonality or _file_seasonality(params)
+        train, test, frequency = _load_files(train_path, test_path)
+        _check_frequency(trained, frequency, force)
+        m = _seasonality(trained.seasonality, seasonality, force, "the model")
         where = f"{train_path.name} / {test_path.name} ({len(train)} series)"
-        return EvaluationData(train, test, m, None, where)
+        return EvaluationData(train, test, m or FILE_SEASONALITY, None, where)
     if train_path is not None or test_path is not None:
         raise ValueError("give both --train and --test, or neither (the model's bundled M4 data)")
-    subset = trained_subset(params)
+    subset = trained_subset(trained.source)
     if subset is None:
         raise ValueError(
             f"the model was trained on a file ({SOURCE_PARAM}=file), not on bundled M4 data: "
@@ -122,9 +171,8 @@ def evaluation_data(
     dataset = M4_DATASETS[subset]
     split = load_m4(subset)
     where = f"M4 {dataset.name} ({len(split.ids)} series, horizon {dataset.horizon})"
-    return EvaluationData(
-        split.train, split.test, seasonality or dataset.seasonality, subset, where
-    )
+    m = _seasonality(dataset.seasonality, seasonality, force, f"M4 {dataset.name}")
+    return EvaluationData(split.train, split.test, m or dataset.seasonality, subset, where)
 
 
 def score_against_baselines(
@@ -168,22 +216,25 @@ def evaluate(
     train_path: Path | None = None,
     test_path: Path | None = None,
     seasonality: int | None = None,
+    force: bool = False,
     log_to_run: bool = True,
     announce: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Score `model_uri` (e.g. `models:/stackcast@champion`) against the test part.
 
-    The data and seasonality are `evaluation_data`'s: the bundled M4 subset the model was
-    trained on (M4 Hourly for runs that did not log one) with its competition seasonality, or
-    the given files. The forecast starts right after each training series. Naive1, sNaive and
-    Naive2 are scored on the same data, and OWA is relative to Naive2. With `log_to_run`, the
-    test metrics and table are added to the MLflow run that produced the model.
+    What to score on and with which seasonality comes from the version's data contract
+    (`evaluation_data`): the bundled M4 subset it trained on with the competition's
+    seasonality, or the given files with the seasonality it was validated with. The forecast
+    starts right after each training series. Naive1, sNaive and Naive2 are scored on the same
+    data, and OWA is relative to Naive2. With `log_to_run`, the test metrics and table are
+    added to the MLflow run that produced the model.
 
     Args:
         model_uri: the model to score.
         train_path: long-format history of each series (give `test_path` too).
         test_path: long-format test values that follow `train_path`.
-        seasonality: m for MASE, sNaive and Naive2 (None: the subset's, or the run's).
+        seasonality: m for MASE, sNaive and Naive2; must agree with the model's unless `force`.
+        force: score with `seasonality`, or on files of another frequency, anyway.
         log_to_run: add `test/*` metrics and `evaluation/test_scores.csv` to the model's run.
         announce: called once with a line saying which data and seasonality are scored.
 
@@ -192,16 +243,19 @@ def evaluate(
         subset appended when the data is bundled and scored with the competition's seasonality.
 
     Raises:
+        ContractMismatchError: `seasonality` or the files' frequency disagree with the model.
         ValueError: only one of the files given; no files for a model trained on a file;
             files listing different series; a model horizon shorter than the test part.
     """
     configure_tracking()
     run_id = mlflow.models.get_model_info(model_uri).run_id
-    data = evaluation_data(run_params(run_id), train_path, test_path, seasonality)
+    pyfunc = mlflow.pyfunc.load_model(model_uri)
+    python_model = pyfunc.unwrap_python_model()
+    network: StackedRNNForecaster = python_model.model
+    trained = TrainedOn.of(getattr(python_model, "data_contract", None), run_params(run_id))
+    data = evaluation_data(trained, train_path, test_path, seasonality, force)
     if announce is not None:
         announce(f"data: {data.description}, seasonality m = {data.seasonality}")
-    pyfunc = mlflow.pyfunc.load_model(model_uri)
-    network: StackedRNNForecaster = pyfunc.unwrap_python_model().model
     horizon = len(data.test[0])
     if network.config.horizon < horizon:
         raise ValueError(f"model horizon {network.config.horizon} < test horizon {horizon}")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
-from stackcast.models import StackedRNNForecaster, load_model_dir
+from stackcast.models import DataContract, StackedRNNForecaster, load_data_contract, load_model_dir
 from stackcast.models.contract import MODEL_DIR_ARTIFACT
 
 
@@ -23,10 +23,10 @@ class ForecasterPyfunc(PythonModel):  # type: ignore[misc]
     """Raw windows (n_series, input_size) in, raw-scale forecasts (n_series, horizon) out."""
 
     def load_context(self, context: PythonModelContext) -> None:
-        """Rebuild the model from the logged config and weights (CPU)."""
-        self.model: StackedRNNForecaster = load_model_dir(
-            Path(context.artifacts[MODEL_DIR_ARTIFACT])
-        )
+        """Rebuild the model from the logged config and weights (CPU); read its data contract."""
+        directory = Path(context.artifacts[MODEL_DIR_ARTIFACT])
+        self.model: StackedRNNForecaster = load_model_dir(directory)
+        self.data_contract: DataContract | None = load_data_contract(directory)
 
     # np.ndarray is a hint MLflow leaves alone: the logged signature stays the only schema.
     def predict(

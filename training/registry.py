@@ -18,7 +18,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from stackcast.models import StackedRNNForecaster, save_model_dir
+from stackcast.models import DataContract, StackedRNNForecaster, save_model_dir
 from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG, MODEL_DIR_ARTIFACT
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -46,17 +46,23 @@ class Registration:
     comparable: bool = True  # False: the holder was validated otherwise (the reason says how)
 
 
-def log_forecaster(model: StackedRNNForecaster, input_example: np.ndarray, name: str) -> str:
+def log_forecaster(
+    model: StackedRNNForecaster,
+    input_example: np.ndarray,
+    name: str,
+    data: DataContract | None = None,
+) -> str:
     """Log `model` to the active run as a pyfunc model-from-code; returns its model URI.
 
-    The logged model holds `weights.safetensors` + `model_config.json` and the `models`
-    package, so `mlflow.pyfunc.load_model` and `mlflow models serve` need no pickle.
+    The logged model holds `weights.safetensors` + `model_config.json` (+ `data_contract.json`
+    from `data`) and the `models` package, so `mlflow.pyfunc.load_model` and `mlflow models
+    serve` need no pickle.
     """
     model = model.cpu().eval()
     with torch.inference_mode():
         output_example = model(torch.as_tensor(input_example)).numpy()
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = save_model_dir(model, Path(tmp) / MODEL_DIR_ARTIFACT)
+        model_dir = save_model_dir(model, Path(tmp) / MODEL_DIR_ARTIFACT, data)
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(PYFUNC_CODE),

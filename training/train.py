@@ -25,7 +25,12 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from stackcast.models import StackedRNNForecaster, flatten_init_report, init_report
+from stackcast.models import (
+    DataContract,
+    StackedRNNForecaster,
+    flatten_init_report,
+    init_report,
+)
 from stackcast.training.checkpointing import RandomState, ResumableEarlyStopping, last_checkpoint
 from stackcast.training.config import Choice, DataConfig, TrainConfig
 from stackcast.training.data import SeriesSet, data_fingerprint, load_series_set
@@ -225,6 +230,7 @@ class _Prepared:
     datamodule: SeriesDataModule
     module: ForecastModule
     threads: ThreadPlan
+    data_contract: DataContract  # logged beside the weights
 
 
 def _prepare(config: TrainConfig) -> _Prepared:
@@ -235,7 +241,8 @@ def _prepare(config: TrainConfig) -> _Prepared:
     torch.set_num_threads(threads.threads)  # intra-op; inter-op can be set once per process
     configure_tracking()
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    series = drop_short_series(config, load_training_series(config.data, min_length=1))
+    loaded = load_with_frequency(config.data)
+    series = drop_short_series(config, loaded.series)
     dm = build_datamodule(config, series)
     module = ForecastModule(
         StackedRNNForecaster(config.model),
@@ -243,7 +250,13 @@ def _prepare(config: TrainConfig) -> _Prepared:
         val_naive2=dm.naive2_scores(),
         seasonality=config.data.seasonality,
     )
-    return _Prepared(series, dm, module, threads)
+    contract = DataContract(
+        source=config.data.source,
+        frequency=loaded.frequency.name,
+        freq_alias=loaded.frequency.alias,
+        seasonality=config.data.seasonality,
+    )
+    return _Prepared(series, dm, module, threads, contract)
 
 
 def train(
@@ -373,7 +386,9 @@ def _train_in_run(
         key = f"baseline/{name.lower()}"
         mlflow.log_metrics({f"{key}_smape": smape_value, f"{key}_mase": mase_value})
     mlflow.log_metrics({"epochs_trained": epochs, "best_epoch": best_epoch})
-    model_uri = log_forecaster(module.model, dm.val_x[:2].numpy(), name="model")
+    model_uri = log_forecaster(
+        module.model, dm.val_x[:2].numpy(), name="model", data=prepared.data_contract
+    )
     registration = register_model(
         model_uri,
         name=config.registry.model_name,

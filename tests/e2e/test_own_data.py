@@ -67,3 +67,30 @@ def test_integer_ds_without_a_frequency_asks_for_one(tmp_path: Path) -> None:
     done = run_stackcast(["train", "--data", "steps.csv"], tmp_path)
     assert done.returncode != 0
     assert "data.freq" in done.stderr and "model.season_length" in done.stderr
+
+
+def test_evaluate_reads_the_seasonality_from_the_models_contract(tmp_path: Path) -> None:
+    frame = pd.read_csv(daily_sales(tmp_path / "all.csv"))
+    last = frame.groupby("unique_id").cumcount(ascending=False) < 14  # each series' last 14
+    frame[~last].to_csv(tmp_path / "daily_train.csv", index=False)
+    frame[last].to_csv(tmp_path / "daily_test.csv", index=False)
+    quick = ["--set", "model.hidden_size=8", "--set", "trainer.max_epochs=1"]
+    quiet = ["--set", "trainer.progress_bar=false", "--set", "data.samples_per_epoch=512"]
+    seven = ["--set", "data.seasonality=7"]  # MASE's m: the weekly cycle, not M4's daily m = 1
+    args = ["train", "--data", "daily_train.csv", "--horizon", "14", *quick, *quiet, *seven]
+    trained = run_stackcast(args, tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+
+    files = ["--train", "daily_train.csv", "--test", "daily_test.csv"]
+    scored = run_stackcast(["evaluate", *files], tmp_path)
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert "data: daily_train.csv / daily_test.csv (6 series), seasonality m = 7" in scored.stdout
+
+    refused = run_stackcast(["evaluate", *files, "--seasonality", "24"], tmp_path)
+    assert refused.returncode != 0
+    assert "m = 7, and --seasonality 24 disagrees" in refused.stderr
+    assert "--force" in refused.stderr
+
+    forced = run_stackcast(["evaluate", *files, "--seasonality", "24", "--force"], tmp_path)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "seasonality m = 24" in forced.stdout

@@ -135,6 +135,13 @@ def test_info_describes_model_and_batching(client: TestClient) -> None:
         12,
     )
     assert model["validation_metric"] == "val/owa" and model["validation_metric_value"] > 0
+    # the data contract: integer ds (steps of 1), scored at the config's m
+    assert model["data"] == {
+        "source": "file",
+        "frequency": "steps",
+        "freq_alias": "1",
+        "seasonality": 24,
+    }
     assert model["device"] == "cpu"
     assert info["batching"]["max_batch_size"] == 64 and info["batching"]["batch_timeout"] > 0
 

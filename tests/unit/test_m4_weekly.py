@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stackcast.training.config import DataConfig
-from stackcast.training.evaluate import evaluation_data, score_against_baselines
+from stackcast.training.evaluate import TrainedOn, evaluation_data, score_against_baselines
 from stackcast.training.m4 import M4_DATASETS, M4Split, load_m4
 from stackcast.training.metrics import PUBLISHED_M4_HOURLY, PUBLISHED_M4_WEEKLY, with_published
 from stackcast.training.train import load_training_series
@@ -24,7 +24,7 @@ def weekly() -> M4Split:
 @pytest.fixture(scope="module")
 def scored() -> pd.DataFrame:
     """The Weekly table exactly as `evaluate` builds it, with no model rows."""
-    data = evaluation_data({"data.source": "m4_weekly"})  # as a weekly run's params say
+    data = evaluation_data(TrainedOn.of(None, {"data.source": "m4_weekly"}))  # a weekly run
     return score_against_baselines(data.train, data.test, {}, data.seasonality)
 
 
@@ -55,11 +55,11 @@ def test_evaluator_reproduces_the_published_weekly_naive_row(scored: pd.DataFram
         assert round(scored.loc[method, "OWA"], 3) == owa_pub
 
 
-def test_weekly_is_scored_with_m4s_seasonality_unless_told_otherwise() -> None:
-    data = evaluation_data({"data.source": "m4_weekly", "data.seasonality": "52"})
+def test_weekly_is_scored_with_m4s_seasonality() -> None:
+    trained = TrainedOn.of(None, {"data.source": "m4_weekly", "data.seasonality": "52"})
+    data = evaluation_data(trained)
     assert (data.subset, data.seasonality) == ("weekly", 1)  # the metric's m, not the run's
     assert data.description == "M4 Weekly (359 series, horizon 13)"
-    assert evaluation_data({"data.source": "m4_weekly"}, seasonality=52).seasonality == 52
 
 
 def test_with_published_weekly_appends_the_weekly_rows(scored: pd.DataFrame) -> None:

@@ -10,8 +10,15 @@ import torch
 from pydantic import ValidationError
 
 from stackcast.models.config import ModelConfig
+from stackcast.models.data_contract import DataContract
 from stackcast.models.forecaster import StackedRNNForecaster
-from stackcast.models.serialization import CONFIG_FILE, WEIGHTS_FILE, load_model_dir, save_model_dir
+from stackcast.models.serialization import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    load_data_contract,
+    load_model_dir,
+    save_model_dir,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -109,3 +116,11 @@ def test_missing_weights_file_fails(tmp_path: Path) -> None:
     (tmp_path / "m" / WEIGHTS_FILE).unlink()
     with pytest.raises(FileNotFoundError):
         load_model_dir(tmp_path / "m")
+
+
+def test_the_data_contract_travels_beside_the_weights(tmp_path: Path) -> None:
+    contract = DataContract(source="file", frequency="daily", freq_alias="D", seasonality=7)
+    save_model_dir(make(), tmp_path / "with", contract)
+    assert load_data_contract(tmp_path / "with") == contract
+    save_model_dir(make(), tmp_path / "without")  # as versions logged before the contract
+    assert load_data_contract(tmp_path / "without") is None
