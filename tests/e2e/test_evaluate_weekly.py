@@ -39,7 +39,11 @@ def test_a_weekly_model_is_scored_on_weekly_beside_the_published_rows(tmp_path: 
     assert any(r[:1] == ["#235"] and r[-3:] == ["0.739", "published", "M4"] for r in rows)
     assert not any(r[:1] == ["#238"] for r in rows)  # no Hourly rows
 
-    other_m = run_stackcast(["evaluate", "--seasonality", "52"], tmp_path)
+    refused = run_stackcast(["evaluate", "--seasonality", "52"], tmp_path)
+    assert refused.returncode != 0
+    assert "--seasonality 52 disagrees" in refused.stderr
+
+    other_m = run_stackcast(["evaluate", "--seasonality", "52", "--force"], tmp_path)
     assert other_m.returncode == 0, other_m.stderr[-3000:]
     assert "seasonality m = 52" in other_m.stdout
     assert "published M4" not in other_m.stdout  # M4 scored Weekly with m = 1: not comparable
