@@ -16,7 +16,7 @@ InitScheme = Literal[
     "orthogonal",
     "identity",
 ]
-Scaling = Literal["mean_abs", "standard", "none"]
+Scaling = Literal["mean_abs_centred", "mean_abs", "standard", "none"]
 Padding = Literal["season", "mask"]
 
 GATES: dict[str, tuple[str, ...]] = {
@@ -51,7 +51,11 @@ class ModelConfig(BaseModel):
         None, description="LSTM forget-gate bias after init (1.0 is common); None keeps the init's."
     )
     scaling: Scaling = Field(
-        "mean_abs", description="Per-window normalization done inside the model (raw in, raw out)."
+        "mean_abs_centred",
+        description="Per-window normalization done inside the model (raw in, raw out): "
+        "mean_abs_centred divides by mean |y| and centres the window at 1 (positive windows: "
+        "as mean_abs; negative, zero-crossing and constant ones too); mean_abs divides only; "
+        "standard centres at the mean and divides by the std; none.",
     )
     season_length: int | None = Field(
         None,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from stackcast.models.config import ModelConfig
+from stackcast.models.config import ModelConfig, Scaling
 from stackcast.models.init import initialize
 
-_EPS = 1e-6  # keeps the scale of a constant window away from zero
+_EPS = 1e-6  # the smallest window scale: an all-zero or constant window stays finite
 
 
 def _make_layer(config: ModelConfig, input_dim: int) -> nn.RNNBase:
@@ -40,18 +40,33 @@ def _step_through(
     return torch.stack(steps, dim=1)  # (B, S, H)
 
 
-def _observed_stats(x: torch.Tensor, scaling: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """`window_stats` over the finite points of each window only: (B, 1) each."""
+def window_stats(x: torch.Tensor, scaling: Scaling) -> tuple[torch.Tensor, torch.Tensor]:
+    """Location and scale of each window (B, T) from its finite points only: (B, 1) each.
+
+    - `mean_abs`: location 0, scale mean |y|.
+    - `mean_abs_centred`: scale mean |y|, location mean(y) - mean |y|, so each normalized
+      window has mean 1. A window of positive values gets location 0 (exactly `mean_abs`); a
+      negative, zero-crossing or constant window lands at the same level as a positive one
+      instead of far outside what the network saw.
+    - `standard`: location mean(y), scale the (unbiased) standard deviation.
+    - `none`: location 0, scale 1.
+
+    Scales are clamped below at 1e-6 (an all-zero or constant window), which keeps every mode
+    but `none` exactly equivariant to multiplying the window by a positive constant above it.
+    """
+    if scaling == "none":
+        return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
     observed = torch.isfinite(x)
     count = observed.sum(dim=1, keepdim=True).clamp_min(1)
     x0 = torch.where(observed, x, 0.0)
-    if scaling == "mean_abs":
-        return torch.zeros_like(x[:, :1]), x0.abs().sum(dim=1, keepdim=True) / count + _EPS
+    mean = x0.sum(dim=1, keepdim=True) / count
     if scaling == "standard":
-        mean = x0.sum(dim=1, keepdim=True) / count
         sq = torch.where(observed, (x - mean) ** 2, 0.0).sum(dim=1, keepdim=True)
-        return mean, (sq / (count - 1).clamp_min(1)).sqrt() + _EPS
-    return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+        return mean, (sq / (count - 1).clamp_min(1)).sqrt().clamp_min(_EPS)
+    mean_abs = (x0.abs().sum(dim=1, keepdim=True) / count).clamp_min(_EPS)
+    if scaling == "mean_abs":
+        return torch.zeros_like(mean), mean_abs
+    return mean - mean_abs, mean_abs
 
 
 class StackedRNNForecaster(nn.Module):
@@ -75,15 +90,9 @@ class StackedRNNForecaster(nn.Module):
     def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Location and scale of each raw window, each (B, 1): the space the model works in.
 
-        With `padding="mask"`, NaN points (padding) are left out of the statistics.
+        NaN points (padding with `padding="mask"`) are left out of the statistics.
         """
-        if self.config.padding == "mask":
-            return _observed_stats(x, self.config.scaling)
-        if self.config.scaling == "mean_abs":
-            return torch.zeros_like(x[:, :1]), x.abs().mean(dim=1, keepdim=True) + _EPS
-        if self.config.scaling == "standard":
-            return x.mean(dim=1, keepdim=True), x.std(dim=1, keepdim=True) + _EPS
-        return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+        return window_stats(x, self.config.scaling)
 
     def encode(
         self, z: torch.Tensor, states: list[list[torch.Tensor]] | None = None

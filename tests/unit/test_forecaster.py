@@ -85,39 +85,6 @@ def test_changing_bottom_layer_weights_changes_the_forecast() -> None:
     assert not torch.allclose(before, after)
 
 
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("c", [0.01, 3.7, 1000.0])
-def test_mean_abs_scaling_makes_forecast_scale_equivariant(cell: str, c: float) -> None:
-    model = make(cell=cell, num_layers=2, scaling="mean_abs").double().eval()
-    x = windows(dtype=torch.float64)
-    with torch.no_grad():
-        # not exact: the window scale carries a 1e-6 guard against zero (relative ~1e-5 here)
-        torch.testing.assert_close(model(c * x), c * model(x), rtol=1e-4, atol=1e-6 * c)
-
-
-@pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("b", [-250.0, 0.5, 1e4])
-def test_standard_scaling_makes_forecast_shift_equivariant(cell: str, b: float) -> None:
-    model = make(cell=cell, num_layers=2, scaling="standard").double().eval()
-    x = windows(dtype=torch.float64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x + b), model(x) + b, rtol=1e-7, atol=1e-7)
-
-
-def test_without_scaling_the_forecast_is_not_scale_equivariant() -> None:
-    # Counterpart of the equivariance tests: the property comes from the scaling, not for free.
-    model = make(num_layers=2, scaling="none").double().eval()
-    x = windows(dtype=torch.float64)
-    with torch.no_grad():
-        assert not torch.allclose(model(10.0 * x), 10.0 * model(x), rtol=1e-3)
-
-
-def test_mean_abs_forecast_of_an_all_zero_window_is_finite() -> None:
-    model = make(scaling="mean_abs").eval()
-    with torch.no_grad():
-        assert torch.isfinite(model(torch.zeros(2, T))).all()
-
-
 @pytest.mark.parametrize(
     "shape",
     [(T,), (BATCH, T + 1), (BATCH, T - 1), (BATCH, T, 1), (T, BATCH)],
