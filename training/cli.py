@@ -44,6 +44,8 @@ def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False)
     for pattern in _QUIET:
         warnings.filterwarnings("ignore", message=pattern)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+    # No "Downloading artifacts" bars on stderr when a command loads a model (read per call).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
