@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import litserve as ls
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
@@ -153,11 +153,11 @@ def _add_routes(server: ls.LitServer, api: ForecastAPI, source: ModelSource) -> 
         Link("/openapi.json", "the OpenAPI schema"),
     ]
 
-    def index() -> HTMLResponse:
+    def index(request: Request) -> HTMLResponse:
         """What this server is, which model it serves, and links to the other routes."""
         model = None if keyed else api.settings.model_uri
         held = sorted({w["version"] for w in describe(api, source, server.devices)["workers"]})
-        return landing_page(TITLE, model, held, links)
+        return landing_page(request, TITLE, model, held, links)
 
     # LitServe's own `/` ("litserve running", behind the key) gives way to the landing page.
     routes = server.app.router.routes

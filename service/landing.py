@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 
@@ -24,16 +25,22 @@ class Link:
 
 
 def landing_html(
-    title: str, model: str | None, versions: Sequence[str], links: Sequence[Link]
+    title: str, model: str | None, versions: Sequence[str], links: Sequence[Link], root: str = ""
 ) -> str:
-    """The page: `model` is the served URI (None: not shown), `versions` those workers hold."""
+    """The page: `model` is the served URI (None: not shown), `versions` those workers hold.
+
+    `root`: the ASGI root path a proxy serves the app under; every link starts with it.
+    """
+    root = escape(root)
     if model is None:
-        served = "<p>Model details: <a href='/info'>/info</a> (needs the X-API-Key header).</p>"
+        served = (
+            f"<p>Model details: <a href='{root}/info'>/info</a> (needs the X-API-Key header).</p>"
+        )
     else:
         held = ", ".join(escape(v) for v in versions) or "none yet: the model is loading"
         served = f"<p>Model: <code>{escape(model)}</code>, version {held}.</p>"
     items = "\n".join(
-        f"<li><a href='{escape(link.path)}'><code>{escape(link.path)}</code></a>: "
+        f"<li><a href='{root}{escape(link.path)}'><code>{escape(link.path)}</code></a>: "
         f"{escape(link.what)}{' (needs X-API-Key)' if link.needs_key else ''}</li>"
         for link in links
     )
@@ -55,7 +62,12 @@ def landing_html(
 
 
 def landing_page(
-    title: str, model: str | None, versions: Sequence[str], links: Sequence[Link]
+    request: Request,
+    title: str,
+    model: str | None,
+    versions: Sequence[str],
+    links: Sequence[Link],
 ) -> HTMLResponse:
-    """`landing_html` as a response."""
-    return HTMLResponse(landing_html(title, model, versions, links))
+    """`landing_html` for `request` (under its root path), as a response."""
+    root = str(request.scope.get("root_path", ""))
+    return HTMLResponse(landing_html(title, model, versions, links, root))
