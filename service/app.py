@@ -1,4 +1,4 @@
-"""Assemble the LitServer: the ForecastAPI, request limits, metrics, `/info` and `/metrics`."""
+"""Assemble the LitServer: the ForecastAPI, limits, metrics, `/`, `/info`, `/metrics` and docs."""
 
 from __future__ import annotations
 
@@ -8,17 +8,21 @@ from pathlib import Path
 from typing import Any
 
 import litserve as ls
-from fastapi import Depends, Response
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from stackcast.models.contract import METRIC_TAG, METRIC_VALUE_TAG, min_history
 from stackcast.service.api import OPEN_PATHS, ForecastAPI
+from stackcast.service.docs import REDOC_PATH, serve_docs
 from stackcast.service.errors import validation_error_handler
 from stackcast.service.inflight import InFlight
+from stackcast.service.landing import Link, landing_page
 from stackcast.service.loader import ModelSource, Registry
 from stackcast.service.metrics import RequestMetricsMiddleware, enable_multiprocess, render
-from stackcast.service.openapi import document
+from stackcast.service.openapi import TITLE, document
 from stackcast.service.plain_text import PlainTextDefault
 from stackcast.service.request_queue import RequestPipes
 from stackcast.service.retry import retry_while_unreachable
@@ -126,6 +130,7 @@ def build_server(settings: ServeSettings, runtime_dir: Path) -> ls.LitServer:
     )
     server.app.add_exception_handler(RequestValidationError, validation_error_handler)
     _add_routes(server, api, source)
+    serve_docs(server.app)
     document(server.app, api.authorize if settings.api_key else None, OPEN_PATHS)
     return server
 
@@ -139,6 +144,25 @@ def _add_routes(server: ls.LitServer, api: ForecastAPI, source: ModelSource) -> 
         """Prometheus text format, summed over all server processes."""
         return Response(render(), media_type=CONTENT_TYPE_LATEST)
 
+    keyed = api.settings.api_key is not None
+    links = [
+        Link("/docs", f"interactive API docs (Swagger UI; ReDoc at {REDOC_PATH})"),
+        Link("/health", "`ok` once the model is loaded"),
+        Link("/info", "the served model version and the server's settings", needs_key=keyed),
+        Link("/metrics", "Prometheus metrics"),
+        Link("/openapi.json", "the OpenAPI schema"),
+    ]
+
+    def index(request: Request) -> HTMLResponse:
+        """What this server is, which model it serves, and links to the other routes."""
+        model = None if keyed else api.settings.model_uri
+        held = sorted({w["version"] for w in describe(api, source, server.devices)["workers"]})
+        return landing_page(request, TITLE, model, held, links)
+
+    # LitServe's own `/` ("litserve running", behind the key) gives way to the landing page.
+    routes = server.app.router.routes
+    routes[:] = [r for r in routes if not (isinstance(r, APIRoute) and r.path == "/")]
+    server.app.add_api_route("/", index, methods=["GET"], response_class=HTMLResponse)
     server.app.add_api_route("/info", info, methods=["GET"], dependencies=[Depends(api.authorize)])
     server.app.add_api_route("/metrics", metrics, methods=["GET"])
 

@@ -1,5 +1,7 @@
 """422 bodies that name the field and the reason, and never echo the offending input.
 
+A body that failed only because it was not sent as JSON gets a 415 instead (`service.media_type`).
+
 FastAPI's default handler echoes each bad input; a NaN among them cannot be written as JSON,
 which would turn a client error into a 500. Echoing a 10,000-point history helps nobody either,
 nor does listing each of its 10,000 NaNs (1.4 MB of 422): the first `MAX_PROBLEMS` are listed.
@@ -13,6 +15,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from stackcast.service.media_type import is_json, not_json
 
 MAX_PROBLEMS = 20  # enough to fix a request by; the rest are counted, not listed
 
@@ -45,6 +49,10 @@ def problems(error: RequestValidationError) -> list[dict[str, Any]]:
 
 
 async def validation_error_handler(request: Request, error: Exception) -> JSONResponse:
-    """FastAPI exception handler for RequestValidationError."""
+    """FastAPI exception handler for RequestValidationError: 415 for a non-JSON body, else 422."""
     assert isinstance(error, RequestValidationError)
+    content_type = request.headers.get("content-type")
+    body_failed = any(tuple(e["loc"][:1]) == ("body",) for e in error.errors())
+    if body_failed and not is_json(content_type):
+        return JSONResponse({"detail": not_json(content_type)}, status_code=415)
     return JSONResponse({"detail": problems(error)}, status_code=422)

@@ -1,13 +1,14 @@
 """What `/openapi.json` says beyond what FastAPI infers from the routes.
 
 FastAPI documents every route as answering JSON with a 200 (and a 422 where it validates a
-body). The truth, for clients generated from the schema and for schemathesis: `/health`, `/`
-and `/metrics` answer plain text; with an API key configured, the routes that check it answer
-401 without it; `/predict` answers 400 for an unparsable body, 413 for an oversized one, 503
-when its inference worker died with it, and 504 past the request timeout, each with a
-`{"detail": ...}` body. LitServe
-registers `/predict`, `/health` and `/` itself, so they are described here, after the routes
-exist, following FastAPI's "Extending OpenAPI" recipe: the schema is amended once and cached.
+body). The truth, for clients generated from the schema and for schemathesis: `/health` and
+`/metrics` answer plain text, `/` an HTML page; with an API key configured, the routes that
+check it answer 401 without it; `/predict` answers 400 for an unparsable body, 413 for an
+oversized one, 415 for one not sent as JSON, 503 when its inference worker died with it, and
+504 past the request timeout, each with a `{"detail": ...}` body. LitServe registers
+`/predict` and `/health` itself, so they are described here, after the routes exist,
+following FastAPI's "Extending OpenAPI" recipe: the schema is amended once and cached. The
+title and description (what `/docs` shows first) are set here too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import BaseRoute
 
+from stackcast.service.media_type import JSON
+from stackcast.service.schema import MAX_ABS_TEXT
+
+TITLE = "stackcast"
+DESCRIPTION = f"""Point forecasts from a stacked recurrent forecaster (LSTM, GRU or RNN) that was
+trained with Lightning and registered in MLflow.
+
+`POST /predict` takes one or many series as JSON, sent with `Content-Type: {JSON}` (any other
+body gets a 415). Every history value is a finite JSON number within ±{MAX_ABS_TEXT}
+(strings, booleans, NaN and Infinity get a 422): the model computes in float32, and larger
+values overflow it. History lengths, the horizon and series per request are bounded by the
+served model and the settings; the schema below gives the bounds in force.
+
+`GET /health`: `ok` once every inference worker is ready. `GET /info`: the served model version
+and the server's settings. `GET /metrics`: Prometheus text."""
+
 ERROR_SCHEMA = "Error"
 _ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
 _ERROR_BODY = {
@@ -31,7 +48,7 @@ _ERROR_BODY = {
 _TEXT = {"schema": {"type": "string"}}
 
 PLAIN_TEXT: dict[str, dict[int, tuple[str, str]]] = {
-    "/": {200: ("text/plain", "The server is up.")},
+    "/": {200: ("text/html", "What this server is, with links to `/docs`, `/health`, `/info`.")},
     "/health": {
         200: ("text/plain", "`ok`: every inference worker is ready."),
         503: ("text/plain", "`not ready`: a worker is starting or being restarted."),
@@ -42,6 +59,7 @@ ERRORS: dict[str, dict[int, str]] = {
     "/predict": {
         400: "A body FastAPI cannot parse at all (e.g. bytes that are not UTF-8 text).",
         413: "Request body larger than `STACKCAST_MAX_PAYLOAD_BYTES`.",
+        415: f"A body not sent as JSON (`Content-Type` other than `{JSON}`).",
         503: "The inference worker died while holding the request; it is being restarted.",
         504: "No forecast within the request timeout (`STACKCAST_REQUEST_TIMEOUT`).",
     },
@@ -90,9 +108,12 @@ def document(
 ) -> None:
     """Serve the amended schema at `app.openapi_url` (generated on the first request).
 
+    `app` is titled `TITLE` and described by `DESCRIPTION`.
+
     `guard`: the API-key dependency, when a key is configured; the routes that run it, less
     `open_paths` (which it lets through), are documented with a 401.
     """
+    app.title, app.description = TITLE, DESCRIPTION
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 # sent as JSON nulls (a window's summed |x| and the rescaled forecast overflow). 1e15 leaves 23
 # orders of magnitude for both, and is past any count or currency a forecaster is asked about.
 MAX_ABS_VALUE = 1e15
+MAX_ABS_TEXT = f"{MAX_ABS_VALUE:.0e}".replace("e+", "e")  # "1e15", as the docs write it
 # JSON numbers only (no "1.5" strings, no booleans); NaN/Infinity literals are refused.
 FiniteFloat = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=-MAX_ABS_VALUE, le=MAX_ABS_VALUE)
@@ -84,7 +85,7 @@ class SeriesIn(BaseModel):
 
     id: str | None = Field(None, max_length=MAX_ID_LENGTH, description="Echoed in the answer.")
     history: list[FiniteFloat] = Field(
-        description="Observations, oldest first.",
+        description=f"Observations, oldest first: finite JSON numbers within ±{MAX_ABS_TEXT}.",
         json_schema_extra=_published(
             minItems=lambda limits: limits.min_history,
             maxItems=lambda limits: limits.max_history_length,

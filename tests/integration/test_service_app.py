@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from stackcast.service.metrics import sample_total
 from tests.conftest import ServedStore, in_store
+from tests.html_links import read_page
 from tests.service_helpers import API_KEY, in_process, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -117,6 +119,35 @@ def test_malformed_json_gets_422(client: TestClient) -> None:
     assert "invalid JSON" in response.json()["detail"][0]["msg"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        ("text/plain", "'text/plain'"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded'"),  # curl -d
+        (None, "no Content-Type"),
+    ],
+)
+def test_body_not_sent_as_json_gets_415_naming_application_json(
+    client: TestClient, content_type: str | None, named: str
+) -> None:
+    body = json.dumps({"series": [{"history": [1.0] * 48}]})  # valid, but not labelled JSON
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 415
+    detail = response.json()["detail"]
+    assert "Content-Type: application/json" in detail and named in detail, detail
+
+
+def test_values_past_the_bound_get_422(client: TestClient) -> None:
+    response = client.post("/predict", json={"series": [{"history": [1.0] * 47 + [2e15]}]})
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert (
+        problem["field"] == "series[0].history[47]"
+        and "less than or equal to 1000000000000000" in problem["msg"]
+    )
+
+
 def test_oversized_payload_gets_413(client: TestClient) -> None:
     big = b'{"series": [{"history": [' + b"1.0," * 2_200_000 + b"1.0]}]}"  # > 8 MiB
     response = client.post("/predict", content=big, headers={"content-type": "application/json"})
@@ -181,8 +212,15 @@ def test_api_key_guards_predict_and_info_but_not_health(
         says_401 = {
             path for path, ops in paths.items() for op in ops.values() if "401" in op["responses"]
         }
-        assert says_401 == {"/", "/predict", "/info", "/litserve/info"}
+        assert says_401 == {"/predict", "/info", "/litserve/info"}
         assert all(keyed.get(path).status_code == 401 for path in says_401 - {"/predict"})
+        # The landing page and the docs need no key; the page keeps /info's details behind it.
+        landing = keyed.get("/")
+        assert landing.status_code == 200 and "X-API-Key" in landing.text
+        assert served_store.uri not in landing.text and "version 1" not in landing.text
+        docs = keyed.get("/docs")
+        assert docs.status_code == 200
+        assert all(keyed.get(url).status_code == 200 for url in read_page(docs.text).loads)
 
 
 def test_openapi_documents_the_request_and_response_models(client: TestClient) -> None:
@@ -195,7 +233,7 @@ def test_openapi_documents_the_request_and_response_models(client: TestClient) -
     assert {"id", "history", "horizon"} <= set(series)
     error = spec["components"]["schemas"]["Error"]
     assert error["required"] == ["detail"]
-    for code in ("413", "503", "504"):  # each with a {"detail": ...} body
+    for code in ("413", "415", "503", "504"):  # each with a {"detail": ...} body
         assert predict["responses"][code]["content"]["application/json"]["schema"]["$ref"].endswith(
             "/Error"
         )
@@ -204,12 +242,49 @@ def test_openapi_documents_the_request_and_response_models(client: TestClient) -
     )
 
 
+def test_openapi_says_what_a_newcomer_must_know(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["info"]["title"] == "stackcast"
+    description = spec["info"]["description"]
+    assert "Content-Type: application/json" in description and "415" in description
+    assert "±1e15" in description
+    history = spec["components"]["schemas"]["SeriesIn"]["properties"]["history"]
+    assert (history["items"]["minimum"], history["items"]["maximum"]) == (-1e15, 1e15)
+    assert "1e15" in history["description"]
+
+
 def test_openapi_gives_the_media_types_the_routes_answer_in(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
+    expected = {"/health": "text/plain", "/metrics": "text/plain", "/": "text/html"}
     for path, codes in {"/health": {"200", "503"}, "/metrics": {"200"}, "/": {"200"}}.items():
         documented = spec["paths"][path]["get"]["responses"]
         assert codes <= set(documented), path
         answer = client.get(path)
         [media_type] = documented[str(answer.status_code)]["content"]
-        assert media_type.startswith("text/plain"), (path, media_type)
+        assert media_type.startswith(expected[path]), (path, media_type)
         assert answer.headers["content-type"].split(";")[0] == media_type.split(";")[0], path
+
+
+def test_docs_load_only_assets_the_server_serves(client: TestClient) -> None:
+    response = client.get("/docs")
+    assert response.status_code == 200
+    page = read_page(response.text)
+    assert "stackcast" in page.title
+    assert {url.rsplit("/", 1)[-1] for url in page.loads} >= {
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+    }
+    assert all(url.startswith("/") and not url.startswith("//") for url in page.loads), page.loads
+    types = {client.get(url).headers["content-type"].split(";")[0] for url in page.loads}
+    assert {"text/javascript", "text/css"} <= types
+
+
+def test_landing_page_names_the_model_and_links_the_routes(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = read_page(response.text)
+    assert "stackcast" in page.title
+    assert "models:/tiny@champion" in response.text and "version 1" in response.text
+    assert {"/docs", "/health", "/info", "/metrics"} <= set(page.links)
+    assert all(client.get(link).status_code == 200 for link in page.links), page.links

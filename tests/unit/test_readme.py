@@ -35,3 +35,14 @@ def test_the_frequency_table_is_the_codes() -> None:
     from stackcast.training.frequency_defaults import markdown_table
 
     assert markdown_table() in (ROOT / "README.md").read_text()
+
+
+def test_the_request_rules_are_documented() -> None:
+    from stackcast.service.media_type import JSON
+    from stackcast.service.schema import MAX_ABS_TEXT
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"within ±{MAX_ABS_TEXT}" in readme, "README lacks the history value bound"
+    assert "gets a 415" in readme and f"Content-Type: {JSON}" in readme
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert f"`GET {path}`" in readme, f"README lacks {path}"
