@@ -86,11 +86,13 @@ class DivergenceWatch(Callback):
         self.excursion: Excursion | None = None
         self._losses = LossWatch()
 
-    def _check(self, trainer: L.Trainer, quantity: str, ratio: float, epoch: int) -> None:
+    def _check(
+        self, trainer: L.Trainer, quantity: str, ratio: float, step: int, epoch: int
+    ) -> None:
         self.peak = max(self.peak, ratio if math.isfinite(ratio) else math.inf)
         if self.excursion is None and beyond(ratio, self.bound):
-            self.excursion = Excursion(quantity, ratio, trainer.global_step, epoch, self.bound)
-            trainer.should_stop = True  # Lightning validates these weights, then stops
+            self.excursion = Excursion(quantity, ratio, step, epoch, self.bound)
+            trainer.should_stop = True  # after a loss excursion, Lightning validates, then stops
 
     def _check_loss(self, trainer: L.Trainer, known: StepLoss | None) -> None:
         if known is None:
@@ -99,7 +101,7 @@ class DivergenceWatch(Callback):
             self.first_loss = known.value
         finite = math.isfinite(self.first_loss)  # a NaN first step: diverged from the start
         ratio = _ratio(known.value, self.first_loss) if finite else math.inf  # NaN stays NaN
-        self._check(trainer, TRAINING_LOSS, ratio, known.epoch)
+        self._check(trainer, TRAINING_LOSS, ratio, known.step, known.epoch)
 
     def on_train_batch_end(
         self,
@@ -128,7 +130,9 @@ class DivergenceWatch(Callback):
         score = self.score(trainer.callback_metrics)
         if score is not None:
             self.last_score = score
-            self._check(trainer, VALIDATION_SCORE, score, trainer.current_epoch)
+            self._check(
+                trainer, VALIDATION_SCORE, score, trainer.global_step, trainer.current_epoch
+            )
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The last step's loss, if still unread."""

@@ -131,14 +131,16 @@ def divergence_figure(frame: pd.DataFrame, bound: float = DIVERGENCE_BOUND) -> F
             ax.bar_label(container, labels=list(labels[clipping]), fontsize=7)  # k of n runs
         ax.set_ylim(0, 1.1)
     ax = axes[2]
-    for (cell, diverged), group in runs.groupby(["cell", "diverged"]):
-        ax.scatter(
-            group["steps"],
-            group["peak_ratio"].clip(upper=bound),  # inf (a NaN loss) sits on the bound too
-            marker="x" if diverged else "o",
-            label=f"{cell}{' (diverged)' if diverged else ''}",
-            alpha=0.8,
-        )
+    for color, (cell, group) in enumerate(runs.groupby("cell")):
+        for diverged, points in group.groupby("diverged"):
+            ax.scatter(
+                points["steps"],
+                points["peak_ratio"].clip(upper=bound),  # inf (a NaN loss) sits on the bound too
+                color=f"C{color}",
+                marker="x" if diverged else "o",
+                label=f"{cell}{', diverged (x)' if diverged else ''}",
+                alpha=0.8,
+            )
     ax.axhline(bound, color="red", linestyle="--", linewidth=1, label=f"bound {bound:g}")
     ax.set_yscale("log")
     ax.set_xlabel("optimizer steps trained (a diverged run: where it left the bound)")

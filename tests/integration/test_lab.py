@@ -119,7 +119,7 @@ def test_tiny_lab_runs_end_to_end(mlflow_store: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["lab", "--budget", "tiny", "--out", str(out)])
     assert result.exit_code == 0, result.output
     children = list(specs(BUDGETS["tiny"], ("adding", "m4")))
-    assert f"({len(children)} children)" in result.output
+    assert f"({len(children)} children, 1 diverged)" in result.output  # the run
 
     runs = mlflow.search_runs(experiment_names=["stackcast-lab"], output_format="list")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
