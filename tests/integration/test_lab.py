@@ -60,6 +60,18 @@ def test_a_report_over_committed_files_is_refused_before_anything_runs(mlflow_st
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
 
 
+def test_the_report_goes_to_the_users_cache_by_default(
+    mlflow_store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["lab", "--budget", "tiny", "--task", "m4"])
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "cache" / "stackcast" / "lab" / "tiny"
+    assert f"table and figures: {target}" in result.output
+    assert len(pd.read_csv(target / "table.csv")) == len(list(specs(BUDGETS["tiny"], ("m4",))))
+    assert not (Path.cwd() / "docs").exists()  # nothing written where the command ran
+
+
 def test_a_run_past_the_bound_is_diverged_and_exploding(mlflow_store: str) -> None:
     outcome = run_child(EXPLODING, BUDGETS["tiny"], seed=0)
     assert outcome.diverged and outcome.verdict == "exploding"
