@@ -21,6 +21,8 @@ from stackcast.training.config import (
     load_config,
     load_tree,
 )
+from stackcast.training.lab_output import default_out_dir
+from stackcast.training.lab_plan import TASKS, BudgetName, TaskName, budget_help
 
 if TYPE_CHECKING:
     from stackcast.training.resume import ResumePoint
@@ -171,39 +173,51 @@ def _resume_point(run_id: str | None, config: TrainConfig, stated: bool) -> Resu
     return point
 
 
-@app.command()
+@app.command(epilog=budget_help())
 def lab(
     budget: Annotated[
-        str, typer.Option(help="tiny (test suite, < 1 min), small (minutes), full (the study).")
+        BudgetName, typer.Option(help="How much to run (each budget is listed below).")
     ] = "small",
     task: Annotated[
-        str, typer.Option(help="adding (long-range dependency), m4 (M4 Hourly) or all.")
+        TaskName, typer.Option(help="adding (long-range dependency), m4 (M4 Hourly) or all.")
     ] = "all",
     out: Annotated[
-        Path, typer.Option(help="Table and figures go to OUT/BUDGET (also logged to MLflow).")
-    ] = Path("docs/lab"),
+        Path | None,
+        typer.Option(
+            help="Table and figures go to OUT/BUDGET (also logged to MLflow); default: "
+            f"{default_out_dir()}, the user's cache directory, outside any checkout.",
+            show_default=False,
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="Replace report files tracked by git (e.g. --out docs/lab)."),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of every child run.")] = 0,
 ) -> None:
     """Test the claims about vanishing and exploding gradients: cells x inits x clipping x depth."""
-    from stackcast.training.lab import BUDGETS, Outcome, run_lab
-
-    if budget not in BUDGETS:
-        raise typer.BadParameter(f"choose one of {', '.join(BUDGETS)}", param_hint="--budget")
-    tasks = {"all": ("adding", "m4"), "adding": ("adding",), "m4": ("m4",)}
-    if task not in tasks:
-        raise typer.BadParameter("choose adding, m4 or all", param_hint="--task")
+    from stackcast.training.lab import Outcome, run_lab
+    from stackcast.training.lab_output import TrackedReportError
 
     def progress(n: int, total: int, outcome: Outcome) -> None:
-        result = "diverged" if outcome.diverged else f"score {outcome.score:.3g}"
+        result = f"score {outcome.score:.3g}" if outcome.score is not None else "no score"
+        if outcome.diverged:
+            result = f"diverged ({outcome.divergence})"
         typer.echo(
             f"[{n}/{total}] {outcome.spec.name}: {outcome.verdict}, {result}, "
             f"{outcome.seconds_per_epoch:.2f} s/epoch"
         )
 
-    result = run_lab(budget, tasks[task], out, seed, progress)  # type: ignore[arg-type]
-    typer.echo(f"parent run: {result.parent_run_id} ({len(result.outcomes)} children)")
-    if result.out_dir is not None:
-        typer.echo(f"table and figures: {result.out_dir}")
+    try:
+        result = run_lab(budget, TASKS[task], out, seed, progress, overwrite=overwrite)
+    except TrackedReportError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    diverged = sum(o.diverged for o in result.outcomes)
+    typer.echo(
+        f"parent run: {result.parent_run_id} ({len(result.outcomes)} children, {diverged} diverged)"
+    )
+    typer.echo(f"table and figures: {result.out_dir}")
 
 
 @app.command()

@@ -1,25 +1,27 @@
 """`stackcast lab`: the textbook claims about vanishing and exploding gradients, tested.
 
-One MLflow parent run per lab, one child run per configuration. Two tasks:
+One MLflow parent run per lab, one child run per configuration (`training/lab_plan.py`: the
+budgets and what each runs). Two tasks:
 
 - `adding`: the adding problem (`training/adding.py`), a long-range dependency of T steps.
   A grid over cell x init x clipping x depth at one length, and a sweep over lengths T.
 - `m4`: M4 Hourly forecasting (a subset of series at the smaller budgets), cell x depth.
 
-Each child trains with gradient telemetry and records its validation loss, whether it
-diverged (a non-finite loss stops it), its gradient verdict and decay ratios, and seconds per
-epoch. `training/lab_report.py` turns the children into the table and figures.
+Each child trains with gradient telemetry and records its validation score, whether it
+diverged (its loss or score left the bound of `training/lab_divergence.py`, or went
+non-finite; training stops there), its gradient verdict and decay ratios, and seconds per
+epoch. `training/lab_report.py` turns the children into the table and figures, written
+outside the repository by default (`training/lab_output.py`).
 """
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import mlflow
@@ -30,121 +32,15 @@ from stackcast.training.adding import BASELINE_MSE, AddingDataModule, adding_mod
 from stackcast.training.config import OptimConfig, load_config
 from stackcast.training.datamodule import SeriesDataModule
 from stackcast.training.gradient_report import log_gradient_report
+from stackcast.training.lab_divergence import DIVERGENCE_BOUND, DivergenceWatch, Score
+from stackcast.training.lab_output import check_writable, default_out_dir
+from stackcast.training.lab_plan import BUDGETS, Budget, Spec, Task, specs
 from stackcast.training.m4 import load_m4_hourly
 from stackcast.training.module import ForecastModule
-from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError
+from stackcast.training.telemetry import GradientTelemetry, NonFiniteLossError, judge
 from stackcast.training.tracking import configure_tracking, experiment_id
 
-Task = Literal["adding", "m4"]
-ALL_CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 LAB_EXPERIMENT = "stackcast-lab"
-CLIP = 1.0  # the clipping threshold of "clipping on" (norm)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How much of the study to run."""
-
-    cells: tuple[str, ...]
-    inits: tuple[str, ...]
-    clips: tuple[float | None, ...]
-    depths: tuple[int, ...]
-    length: int  # T of the adding grid
-    lengths: tuple[int, ...]  # the adding length sweep (default init, clipping on, depth 1)
-    hidden: int
-    train: int  # adding sequences per epoch
-    val: int
-    epochs: int
-    lr: float  # AdamW, for the grid and the lengths
-    stress_lrs: tuple[float, ...]  # SGD learning rates of the clipping stress test
-    m4_series: int  # 0: no M4 task
-    m4_depths: tuple[int, ...]
-    m4_epochs: int
-    m4_samples: int  # windows per M4 epoch
-    telemetry_every: int
-
-
-BUDGETS: dict[str, Budget] = {
-    "tiny": Budget(
-        cells=("rnn_tanh", "lstm"),
-        inits=("default",),
-        clips=(None, CLIP),
-        depths=(1, 2),
-        length=8,
-        lengths=(4, 8),
-        hidden=8,
-        train=256,
-        val=128,
-        epochs=2,
-        lr=1e-2,
-        stress_lrs=(0.5,),
-        m4_series=12,
-        m4_depths=(1,),
-        m4_epochs=1,
-        m4_samples=256,
-        telemetry_every=2,
-    ),
-    "small": Budget(
-        cells=ALL_CELLS,
-        inits=("default", "orthogonal"),
-        clips=(None, CLIP),
-        depths=(1, 2, 4),
-        length=30,
-        lengths=(10, 30, 60),
-        hidden=32,
-        train=1024,
-        val=512,
-        epochs=6,
-        lr=1e-2,
-        stress_lrs=(0.2, 0.5),
-        m4_series=50,
-        m4_depths=(1, 2, 4),
-        m4_epochs=2,
-        m4_samples=4096,
-        telemetry_every=8,
-    ),
-    "full": Budget(
-        cells=ALL_CELLS,
-        inits=("default", "xavier_uniform", "he_uniform", "orthogonal", "identity"),
-        clips=(None, CLIP),
-        depths=(1, 2, 4, 8),
-        length=50,
-        lengths=(10, 25, 50, 100, 200),
-        hidden=64,
-        train=8192,
-        val=1024,
-        epochs=15,
-        lr=1e-2,
-        stress_lrs=(0.1, 0.2, 0.5, 1.0),
-        m4_series=414,
-        m4_depths=(1, 2, 4, 8),
-        m4_epochs=8,
-        m4_samples=16384,
-        telemetry_every=32,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One child run's configuration."""
-
-    task: Task
-    study: str  # "grid", "lengths", "stress" or "m4": which question the run answers
-    cell: str
-    init: str
-    clip: float | None
-    depth: int
-    length: int  # adding: T; m4: recurrent steps per window
-    optimizer: str = "adamw"
-    lr: float | None = None  # None: the budget's
-
-    @property
-    def name(self) -> str:
-        """Readable child run name."""
-        clip = "clip" if self.clip else "noclip"
-        name = f"{self.task}-{self.cell}-{self.init}-{clip}-d{self.depth}-T{self.length}"
-        return name if self.lr is None else f"{name}-{self.optimizer}{self.lr:g}"
 
 
 @dataclass
@@ -153,9 +49,12 @@ class Outcome:
 
     spec: Spec
     run_id: str
-    val_loss: float | None  # None when it diverged
-    score: float | None  # adding: val MSE / 1/6; m4: val OWA
+    val_loss: float | None  # the last validation's; None: never validated, or a NaN loss
+    score: float | None  # adding: val MSE / 1/6; m4: val OWA (1 = the baseline, both)
     diverged: bool
+    divergence: str  # where it left the bound ("" when it did not)
+    peak_ratio: float  # the largest loss / first loss or score seen (inf: non-finite)
+    left_bound_at: int | None  # the optimizer step it left the bound at
     verdict: str
     bottom_decay_ratio: float | None
     top_decay_ratio: float | None
@@ -165,40 +64,19 @@ class Outcome:
 
     def row(self) -> dict[str, Any]:
         """Flat record for the table."""
-        return {**asdict(self.spec), **{k: v for k, v in asdict(self).items() if k != "spec"}}
+        outcome = {k: v for k, v in asdict(self).items() if k != "spec"}
+        return {"name": self.spec.name, **asdict(self.spec), **outcome}
 
 
-def specs(budget: Budget, tasks: tuple[Task, ...]) -> Iterator[Spec]:
-    """Every child of the lab, valid combinations only (identity init is for plain RNNs)."""
-    seen: set[tuple[Any, ...]] = set()
+def _adding_score(metrics: Mapping[str, Any]) -> float | None:
+    return float(metrics["val/loss"]) / BASELINE_MSE if "val/loss" in metrics else None
 
-    def keep(spec: Spec) -> bool:
-        key = (spec.task, spec.cell, spec.init, spec.clip, spec.depth, spec.length, spec.lr)
-        if key in seen or (spec.init == "identity" and not spec.cell.startswith("rnn_")):
-            return False
-        seen.add(key)
-        return True
 
-    if "adding" in tasks:
-        grid = itertools.product(budget.cells, budget.inits, budget.clips, budget.depths)
-        for cell, init, clip, depth in grid:
-            spec = Spec("adding", "grid", cell, init, clip, depth, budget.length)
-            if keep(spec):
-                yield spec
-        for cell, length in itertools.product(budget.cells, budget.lengths):
-            spec = Spec("adding", "lengths", cell, "default", CLIP, 1, length)
-            if keep(spec):
-                yield spec
-        stress = itertools.product(budget.cells, budget.stress_lrs, budget.clips)
-        for cell, lr, clip in stress:  # SGD, where nothing bounds an update but clipping
-            spec = Spec("adding", "stress", cell, "default", clip, 2, budget.length, "sgd", lr)
-            if keep(spec):
-                yield spec
-    if "m4" in tasks and budget.m4_series:
-        base = load_config().model
-        steps = base.input_size // base.patch_size
-        for cell, depth in itertools.product(budget.cells, budget.m4_depths):
-            yield Spec("m4", "m4", cell, base.init, CLIP, depth, steps)
+def _m4_score(metrics: Mapping[str, Any]) -> float | None:
+    return float(metrics["val/owa"]) if "val/owa" in metrics else None
+
+
+SCORES: dict[Task, Score] = {"adding": _adding_score, "m4": _m4_score}
 
 
 def _m4_data(budget: Budget, model: ModelConfig) -> tuple[SeriesDataModule, Any]:
@@ -250,6 +128,7 @@ def run_child(spec: Spec, budget: Budget, seed: int) -> Outcome:
     """Train one configuration as a nested MLflow run; divergence is an outcome, not an error."""
     L.seed_everything(seed, verbose=False)
     module, dm, epochs = _model_and_data(spec, budget, seed)
+    watch = DivergenceWatch(SCORES[spec.task])
     telemetry = GradientTelemetry(every_n_steps=budget.telemetry_every, probe_size=32)
     tags = {f"lab.{k}": str(v) for k, v in asdict(spec).items()}
     parent = mlflow.active_run()  # children live in the parent's experiment
@@ -261,7 +140,7 @@ def run_child(spec: Spec, budget: Budget, seed: int) -> Outcome:
         trainer = L.Trainer(
             max_epochs=epochs,
             gradient_clip_val=spec.clip,
-            callbacks=[telemetry],
+            callbacks=[watch, telemetry],  # the watch first: it records a NaN before the raise
             logger=MLFlowLogger(tracking_uri=mlflow.get_tracking_uri(), run_id=run.info.run_id),
             enable_checkpointing=False,
             enable_progress_bar=False,
@@ -270,24 +149,31 @@ def run_child(spec: Spec, budget: Budget, seed: int) -> Outcome:
             num_sanity_val_steps=0,
         )
         start = time.perf_counter()
-        diverged = False
+        nonfinite = False
         try:
             trainer.fit(module, datamodule=dm)
         except NonFiniteLossError:
-            diverged = True
+            nonfinite = True
         seconds = time.perf_counter() - start
         steps_per_epoch = max(1, trainer.num_training_batches)
         epochs_run = max(trainer.global_step / steps_per_epoch, 1e-9)
-        verdict = telemetry.verdict()
+        excursion = watch.excursion
+        divergence = excursion.describe() if excursion is not None else telemetry.nonfinite
+        # The verdict follows divergence: a run past the bound exploded, whatever its map says.
+        verdict = judge(
+            telemetry.maps, divergence, telemetry.vanishing_ratio, telemetry.exploding_ratio
+        )
         log_gradient_report(telemetry.maps, verdict, figure=False)
-        val_loss = None if diverged else float(trainer.callback_metrics["val/loss"])
-        score = _score(spec, trainer, val_loss)
+        val_loss = trainer.callback_metrics.get("val/loss")
         outcome = Outcome(
             spec,
             run.info.run_id,
-            val_loss,
-            score,
-            diverged,
+            None if nonfinite or val_loss is None else float(val_loss),
+            None if nonfinite else watch.last_score,
+            divergence is not None,
+            divergence or "",
+            watch.peak,
+            excursion.step if excursion is not None else None,
             verdict.label,
             verdict.bottom_decay_ratio,
             verdict.top_decay_ratio,
@@ -295,69 +181,70 @@ def run_child(spec: Spec, budget: Budget, seed: int) -> Outcome:
             seconds / epochs_run,
             trainer.global_step,
         )
-        mlflow.set_tag("lab.diverged", str(diverged).lower())
+        mlflow.set_tags(
+            {"lab.diverged": str(outcome.diverged).lower(), "lab.divergence": divergence or ""}
+        )
         mlflow.log_metrics(
             {
                 f"lab/{k}": float(v)
                 for k, v in outcome.row().items()
                 if isinstance(v, int | float) and not isinstance(v, bool) and k != "length"
             }
-            | {"lab/diverged": float(diverged)}
+            | {"lab/diverged": float(outcome.diverged)}
         )
     return outcome
 
 
-def _score(spec: Spec, trainer: L.Trainer, val_loss: float | None) -> float | None:
-    if val_loss is None:
-        return None
-    if spec.task == "adding":
-        return val_loss / BASELINE_MSE
-    owa = trainer.callback_metrics.get("val/owa")
-    return None if owa is None else float(owa)
-
-
 @dataclass
 class LabResult:
-    """A finished lab: the parent run and every child's outcome."""
+    """A finished lab: the parent run, every child's outcome, where the report went."""
 
     parent_run_id: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    out_dir: Path | None = None
+    outcomes: list[Outcome]
+    out_dir: Path
 
 
 def run_lab(
     budget_name: str,
     tasks: tuple[Task, ...] = ("adding", "m4"),
-    out_dir: Path | None = Path("docs/lab"),
+    out_dir: Path | None = None,
     seed: int = 0,
     progress: Callable[[int, int, Outcome], None] | None = None,
+    overwrite: bool = False,
 ) -> LabResult:
-    """Run every child of the budget under one parent run; write the report to `out_dir`.
+    """Run every child of the budget under one parent run; write the report to `out_dir`/BUDGET.
 
+    `out_dir` None: the user's cache directory (`default_out_dir`). A report that would replace
+    files tracked by git is refused before anything runs, unless `overwrite`.
     `progress(n, total, outcome)` is called after each child.
+
+    Raises:
+        TrackedReportError: the report would overwrite committed files.
     """
-    from stackcast.training.lab_report import write_report
+    from stackcast.training.lab_report import REPORT_FILES, write_report
 
     if budget_name not in BUDGETS:
         raise ValueError(f"budget {budget_name!r}: choose one of {sorted(BUDGETS)}")
     budget = BUDGETS[budget_name]
+    target = (default_out_dir() if out_dir is None else out_dir) / budget_name
+    check_writable(target, REPORT_FILES, overwrite)
     configure_tracking()
     children = list(specs(budget, tasks))
     with mlflow.start_run(
         experiment_id=experiment_id(LAB_EXPERIMENT), run_name=f"lab-{budget_name}"
     ) as parent:
-        mlflow.log_params({"budget": budget_name, "tasks": ",".join(tasks), "seed": seed})
+        mlflow.log_params(
+            {"budget": budget_name, "tasks": ",".join(tasks), "seed": seed}
+            | {"divergence_bound": DIVERGENCE_BOUND}
+        )
         mlflow.log_dict(asdict(budget), "budget.json")
         mlflow.set_tag("lab.children", str(len(children)))
-        result = LabResult(parent.info.run_id)
+        result = LabResult(parent.info.run_id, [], target)
         for n, spec in enumerate(children, start=1):
             outcome = run_child(spec, budget, seed)
             result.outcomes.append(outcome)
             if progress is not None:
                 progress(n, len(children), outcome)
-        if out_dir is not None:
-            target = out_dir / budget_name
-            write_report(result.outcomes, target, f"lab --budget {budget_name}")
-            mlflow.log_artifacts(str(target), "lab")
-            result.out_dir = target
+        write_report(result.outcomes, target, f"lab --budget {budget_name}")
+        mlflow.log_artifacts(str(target), "lab")
     return result
