@@ -1,15 +1,16 @@
-"""The service's client: read histories from a long-format file, post them, collect forecasts."""
+"""The service's client: post histories to `/predict`, collect the forecasts.
+
+Reading and validating the file is `stackcast predict`'s (`stackcast/predict.py`): it applies
+training's long-format rules, which the service must not import.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 
-COLUMNS = ("unique_id", "ds", "y")
 TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
@@ -17,31 +18,8 @@ class ServiceError(ValueError):
     """The service refused a request; the message carries its reasons, field by field."""
 
 
-def read_histories(path: Path, ids: Sequence[str] = ()) -> dict[str, list[float]]:
-    """`unique_id -> y values ordered by ds`, from a CSV or Parquet file in long format.
-
-    Only the series in `ids` (in that order) when given; an id the file lacks is an error.
-    """
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith(".parquet"):
-        frame = pd.read_parquet(path)
-    elif suffixes.endswith((".csv", ".csv.gz")):
-        frame = pd.read_csv(path)
-    else:
-        raise ValueError(f"{path}: use a .csv, .csv.gz or .parquet file")
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; need {list(COLUMNS)}")
-    frame = frame.astype({"unique_id": str}).sort_values(["unique_id", "ds"], kind="stable")
-    grouped = {
-        str(uid): group["y"].astype(float).tolist() for uid, group in frame.groupby("unique_id")
-    }
-    if not ids:
-        return grouped
-    unknown = [i for i in ids if i not in grouped]
-    if unknown:
-        raise ValueError(f"{path}: no series {unknown}")
-    return {i: grouped[i] for i in ids}
+class ServiceUnreachableError(ConnectionError):
+    """No service answered at the URL (refused, unknown host, timed out); the message names it."""
 
 
 def forecast(
@@ -55,7 +33,7 @@ def forecast(
 
     Raises:
         ServiceError: the service answered with an error (the message names field and reason).
-        httpx.HTTPError: the service could not be reached.
+        ServiceUnreachableError: no service answered at `url`.
     """
     if series_per_request < 1:
         raise ValueError("series_per_request must be >= 1")
@@ -83,7 +61,13 @@ def _series(uid: str, history: list[float], horizon: int | None) -> dict[str, An
 
 
 def _post(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    response = client.post("/predict", json=body)
+    try:
+        response = client.post("/predict", json=body)
+    except httpx.TransportError as error:
+        raise ServiceUnreachableError(
+            f"no service answers at {client.base_url} ({type(error).__name__}: {error}); "
+            "start one with `stackcast serve`, or pass its --url"
+        ) from error
     if response.is_success:
         answer: dict[str, Any] = response.json()
         return answer

@@ -27,7 +27,7 @@ from stackcast.training.lab_plan import TASKS, BudgetName, TaskName, budget_help
 if TYPE_CHECKING:
     from stackcast.training.resume import ResumePoint
 
-app = typer.Typer(help="Train, track, register and score stacked recurrent forecasters.")
+app = typer.Typer()  # no callback: `stackcast.cli` merges these commands into its own app
 
 
 # Third-party chatter that says nothing about the user's run.
@@ -38,8 +38,8 @@ _QUIET = (
 )
 
 
-@app.callback()
-def _main(verbose: Annotated[bool, typer.Option(help="Debug logging.")] = False) -> None:
+def configure_output(verbose: bool) -> None:
+    """Debug logging with `verbose`; else silence third-party chatter about nothing the user did."""
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
         return
@@ -96,8 +96,6 @@ def train(
     """Train a model, log the run to MLflow and register it; print run id, version and alias."""
     from stackcast.training.auto import resolve_from_data
     from stackcast.training.progress import EpochLines
-    from stackcast.training.resume import ResumeError
-    from stackcast.training.telemetry import NonFiniteLossError
     from stackcast.training.train import TrainingInterruptedError, is_ddp_replica
     from stackcast.training.train import train as run_training  # heavy imports only when used
 
@@ -125,9 +123,6 @@ def train(
         if not train_config.trainer.progress_bar or not sys.stdout.isatty():
             lines.append(EpochLines(typer.echo, train_config.registry.metric))
         result = run_training(train_config, lines, resume=point, choices=choices, promote=promote)
-    except (NonFiniteLossError, ResumeError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
     except TrainingInterruptedError as error:
         typer.echo(f"interrupted: {error}", err=True)
         raise typer.Exit(128 + signal.SIGTERM) from None  # as if SIGTERM had ended it: 143
@@ -255,17 +250,18 @@ def evaluate(
     """Score a registered model on the test part; print sMAPE / MASE / OWA beside baselines."""
     from stackcast.training.evaluate import evaluate as run_evaluation
 
-    try:
-        table = run_evaluation(
-            model,
-            train_path=train_file,
-            test_path=test_file,
-            seasonality=seasonality,
-            force=force,
-            announce=typer.echo,
+    if (train_file is None) != (test_file is None):
+        raise typer.BadParameter(
+            "give both --train and --test, or neither (the model's bundled M4 data)",
+            param_hint="--train/--test",
         )
-    except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    table = run_evaluation(
+        model,
+        train_path=train_file,
+        test_path=test_file,
+        seasonality=seasonality,
+        force=force,
+        announce=typer.echo,
+    )
     with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 120):
         typer.echo(table.to_string())

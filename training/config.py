@@ -19,6 +19,10 @@ AUTO_CONFIG = CONFIGS / "auto.yaml"  # `stackcast train --data FILE` with no --c
 SelectionMetric = Literal["val/owa", "val/smape", "val/mase", "val/loss"]
 
 
+class ConfigError(ValueError):
+    """A config file or `--set` override that cannot be read; the message names the key."""
+
+
 @dataclass(frozen=True)
 class Choice:
     """One resolved `auto` key, with the reason it was chosen."""
@@ -220,13 +224,13 @@ class TrainConfig(_Section):
 def _apply_override(tree: dict[str, Any], assignment: str) -> None:
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
-        raise ValueError(f"override '{assignment}' is not of the form section.key=value")
+        raise ConfigError(f"override '{assignment}' is not of the form section.key=value")
     *parents, leaf = key.strip().split(".")
     node = tree
     for part in parents:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ValueError(f"override '{key}': '{part}' is a value, not a section")
+            raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
         node = child
     node[leaf] = yaml.safe_load(raw)  # "64" -> 64, "null" -> None, "lstm" -> "lstm"
 
@@ -237,11 +241,11 @@ def load_tree(path: Path | None = None, overrides: list[str] | None = None) -> d
     The tree is not validated yet: values may still be `auto` (see `training/auto.py`).
 
     Raises:
-        ValueError: the file is not a mapping, or an override is malformed.
+        ConfigError: the file is not a mapping, or an override is malformed.
     """
     tree = yaml.safe_load((path or DEFAULT_CONFIG).read_text()) or {}
     if not isinstance(tree, dict):
-        raise ValueError(f"{path}: the top level must be a mapping of sections")
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
     for assignment in overrides or []:
         _apply_override(tree, assignment)
     return tree
@@ -252,7 +256,7 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
 
     Raises:
         pydantic.ValidationError: naming each unknown or invalid key and the allowed values.
-        ValueError: for a malformed override, or a value `auto` (only `stackcast train`,
+        ConfigError: for a malformed override, or a value `auto` (only `stackcast train`,
             which reads the data first, resolves those: `training/auto.py`).
     """
     tree = load_tree(path, overrides)
@@ -264,5 +268,14 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         if value == "auto" and f"{section}.{key}" != "data.freq"  # freq: inferred on load
     ]
     if autos:
-        raise ValueError(f"{', '.join(autos)}: 'auto' is resolved from the data by `train`")
+        raise ConfigError(f"{', '.join(autos)}: 'auto' is resolved from the data by `train`")
     return TrainConfig.model_validate(tree)
+
+
+def config_model_names() -> set[str]:
+    """Names of the config's pydantic models: a `ValidationError` titled so is a config error."""
+    return {TrainConfig.__name__} | {
+        field.annotation.__name__
+        for field in TrainConfig.model_fields.values()
+        if isinstance(field.annotation, type)
+    }

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from stackcast.models import DataContract, ModelConfig, StackedRNNForecaster
 from stackcast.models.contract import model_inputs
 from stackcast.training.baselines import naive1, seasonal_naive
-from stackcast.training.data import load_series_set
+from stackcast.training.data import DataError, load_series_set
 from stackcast.training.frequency import Frequency
 from stackcast.training.m4 import M4_DATASETS, M4_SOURCES, M4Subset, load_m4
 from stackcast.training.metrics import score_table, with_published
@@ -62,7 +62,7 @@ def trained_subset(source: str | None) -> M4Subset | None:
         trained on a user's file.
 
     Raises:
-        ValueError: a `data.source` this version does not know.
+        ContractMismatchError: a `data.source` this version does not know.
     """
     if source is None:
         return DEFAULT_SUBSET
@@ -70,7 +70,9 @@ def trained_subset(source: str | None) -> M4Subset | None:
         return None
     if source not in M4_SOURCES:
         known = ", ".join([*M4_SOURCES, "file"])
-        raise ValueError(f"the model was trained on {SOURCE_PARAM}='{source}'; known: {known}")
+        raise ContractMismatchError(
+            f"the model was trained on {SOURCE_PARAM}='{source}'; known: {known}"
+        )
     return M4_SOURCES[source]
 
 
@@ -88,7 +90,7 @@ def _load_files(
     test = load_series_set(test_path, min_length=1, freq=history.frequency).series
     if set(train) != set(test):
         missing = sorted(set(train) ^ set(test))[:5]
-        raise ValueError(f"train and test files list different series, e.g. {missing}")
+        raise DataError(f"train and test files list different series, e.g. {missing}")
     return [train[k] for k in train], [test[k] for k in train], history.frequency
 
 
@@ -150,9 +152,10 @@ def evaluation_data(
         force: score with `seasonality` and on files of another frequency anyway.
 
     Raises:
-        ContractMismatchError: `seasonality` or the files' frequency disagree with the model.
-        ValueError: only one file given; no files for a model trained on a file; files that
-            list different series.
+        ContractMismatchError: `seasonality` or the files' frequency disagree with the model;
+            no files for a model trained on a file.
+        DataError: files that list different series.
+        ValueError: only one file given.
     """
     if train_path is not None and test_path is not None:
         train, test, frequency = _load_files(train_path, test_path)
@@ -164,7 +167,7 @@ def evaluation_data(
         raise ValueError("give both --train and --test, or neither (the model's bundled M4 data)")
     subset = trained_subset(trained.source)
     if subset is None:
-        raise ValueError(
+        raise ContractMismatchError(
             f"the model was trained on a file ({SOURCE_PARAM}=file), not on bundled M4 data: "
             "give its held-out part with --train and --test"
         )
@@ -243,9 +246,10 @@ def evaluate(
         subset appended when the data is bundled and scored with the competition's seasonality.
 
     Raises:
-        ContractMismatchError: `seasonality` or the files' frequency disagree with the model.
-        ValueError: only one of the files given; no files for a model trained on a file;
-            files listing different series; a model horizon shorter than the test part.
+        ContractMismatchError: `seasonality` or the files' frequency disagree with the model;
+            no files for a model trained on a file; a model horizon shorter than the test part.
+        DataError: files listing different series.
+        ValueError: only one of the files given.
     """
     configure_tracking()
     run_id = mlflow.models.get_model_info(model_uri).run_id
@@ -258,7 +262,10 @@ def evaluate(
         announce(f"data: {data.description}, seasonality m = {data.seasonality}")
     horizon = len(data.test[0])
     if network.config.horizon < horizon:
-        raise ValueError(f"model horizon {network.config.horizon} < test horizon {horizon}")
+        raise ContractMismatchError(
+            f"the model forecasts {network.config.horizon} steps and the test part has "
+            f"{horizon}: score it on a test part of at most {network.config.horizon} points"
+        )
     ours = forecast_windows(pyfunc, data.train, network.config)[:, :horizon]
     table = score_against_baselines(data.train, data.test, {OURS: ours}, data.seasonality)
     if log_to_run and run_id:

@@ -224,6 +224,25 @@ def series_grid(ds: pd.Series, freq: Frequency) -> pd.Index:
     return pd.date_range(first, last, freq=alias)
 
 
+def future_stamps(last: pd.Timestamp | int, freq: Frequency, horizon: int) -> list[object]:
+    """The `horizon` stamps after a series' `last` one, on its grid (forecasts' `ds`).
+
+    Args:
+        last: the series' last stamp (a Timestamp, or an int for integer `ds`).
+        freq: the data set's frequency (`infer_frequency`).
+        horizon: how many steps ahead.
+
+    Returns:
+        `last + 1 step, ..., last + horizon steps`: ints for integer `ds`, else Timestamps
+        anchored like the series (its weekday, month edge, time of day).
+    """
+    if freq.step is not None:
+        return [int(last) + k * freq.step for k in range(1, horizon + 1)]
+    stamp = pd.Timestamp(last)
+    alias = "7D" if freq.name == "weekly" else _anchored_alias(freq, stamp)
+    return list(pd.date_range(stamp, periods=horizon + 1, freq=alias)[1:])
+
+
 def _auto(ds_by_series: Mapping[str, pd.Series]) -> Frequency:
     """Infer the frequency datetime series share (no declared `data.freq`)."""
     sizes = [len(ds) for ds in ds_by_series.values()]
