@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from stackcast.training.config import load_config
 from stackcast.training.resume import ResumeError, find_resume_point
+from stackcast.user_errors import ExitCode
 from tests.conftest import in_store
 from tests.e2e.train_args import set_args, small_on_file
 
@@ -160,7 +161,7 @@ def test_sigterm_ends_the_run_killed_and_resume_finishes_it(
 
     # A resume must use the run's config: a differing --set is refused, the run left alone.
     refused = _train(tmp_path, synthetic_csv, "--resume", "--set", "trainer.max_epochs=7")
-    assert refused.returncode == 1
+    assert refused.returncode == ExitCode.RESUME_REFUSED
     assert "trainer.max_epochs: the run has 6, the command 7" in refused.stderr
     assert _outcome(tmp_path).status == "KILLED"
 

@@ -16,6 +16,7 @@ import numpy as np
 import psutil
 import pytest
 
+from stackcast.user_errors import ExitCode
 from tests.conftest import ServedStore, register_version
 from tests.e2e.servers import free_port, running_server
 from tests.poisoned import model_dir, plant
@@ -167,7 +168,7 @@ def test_poisoned_weights_stop_the_server_with_a_clear_error(
     env["STACKCAST_MODEL_URI"] = "models:/poisoned-serve@champion"
     done = subprocess.run(serve_command(), env=env, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
-    assert done.returncode == 2, output[-3000:]
+    assert done.returncode == ExitCode.MODEL_UNUSABLE, output[-3000:]
     assert (
         f"poisoned-serve version {version}: weights.safetensors is not a safetensors file" in output
     )

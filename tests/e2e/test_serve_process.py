@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from stackcast.service.metrics import sample_total
+from stackcast.user_errors import ExitCode
 from tests.conftest import ServedStore, in_store, register_version
 from tests.e2e.servers import free_port, running_server
 from tests.service_helpers import serve_command, serve_env
@@ -127,8 +128,9 @@ def test_predict_command_posts_a_long_format_file(server: Server, tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert "model: tiny version 1" in done.stdout
     written = pd.read_csv(out)
-    assert list(written.columns) == ["unique_id", "h", "y_hat"]
+    assert list(written.columns) == ["unique_id", "ds", "h", "y_hat"]
     assert written.groupby("unique_id").size().to_dict() == {"A": 6, "C": 6}
+    assert written[written.unique_id == "A"]["ds"].tolist() == list(range(60, 66))  # next steps
     direct = httpx.post(
         f"{server.url}/predict",
         json={"series": [{"history": frame[frame.unique_id == "C"]["y"].tolist(), "horizon": 6}]},
@@ -138,7 +140,8 @@ def test_predict_command_posts_a_long_format_file(server: Server, tmp_path: Path
     refused = subprocess.run(
         [*command, "--horizon", "500"], capture_output=True, text=True, timeout=120
     )
-    assert refused.returncode == 1 and "series[0].horizon" in refused.stderr
+    assert refused.returncode == ExitCode.SERVICE_REFUSED
+    assert "series[0].horizon" in refused.stderr
 
 
 @dataclass

@@ -18,6 +18,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from stackcast.models import StackedRNNForecaster
+from stackcast.user_errors import ExitCode
 from tests.conftest import ServedStore
 from tests.e2e.servers import free_port, mlflow_server_command, running_server
 from tests.service_helpers import serve_command, serve_env
@@ -161,7 +162,7 @@ def test_service_gives_up_loudly_after_the_startup_timeout(
     env = serve_env(served_store, free_port(), startup_timeout="4")
     env["STACKCAST_TRACKING_URI"] = tracking
     done = subprocess.run(serve_command(), env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == ExitCode.TRACKING_UNREACHABLE, done.stderr[-3000:]
     assert (
         f"error: tracking server {tracking} still unreachable (ConnectionError) after 3 attempts "
         "in 4 s (STACKCAST_STARTUP_TIMEOUT); giving up"

@@ -36,10 +36,19 @@ def small_on_file(csv: Path) -> dict[str, object]:
 
 
 def run_stackcast(
-    args: list[str], cwd: Path, timeout: float = 600
+    args: list[str], cwd: Path, timeout: float = 600, extra_env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`stackcast ARGS` in `cwd` as a user runs it: no MLFLOW_* settings, the embedded store."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    """`stackcast ARGS` in `cwd` as a user runs it: no MLFLOW_* settings, the embedded store.
+
+    `extra_env` adds variables (e.g. `MLFLOW_TRACKING_URI`, `STACKCAST_DEBUG`) to that
+    environment.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("MLFLOW_") and k != "STACKCAST_DEBUG"
+    }
+    env.update(extra_env or {})
     command = [sys.executable, "-m", "stackcast", *args]
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout

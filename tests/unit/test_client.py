@@ -1,45 +1,26 @@
-"""`stackcast predict`'s file reading: long format in, one ordered history per series out."""
+"""The service's client: a service that is down is named by its URL."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import socket
 
-import pandas as pd
 import pytest
 
-from stackcast.service.client import read_histories
+from stackcast.service.client import ServiceUnreachableError, forecast
 
 
-def _frame() -> pd.DataFrame:
-    # rows shuffled on purpose: histories come back ordered by ds
-    return pd.DataFrame(
-        {
-            "unique_id": ["B", "A", "B", "A", "A", "B"],
-            "ds": [2, 3, 1, 1, 2, 3],
-            "y": [20.0, 3.0, 10.0, 1.0, 2.0, 30.0],
-            "extra": ["x"] * 6,
-        }
-    )
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
-def test_histories_are_ordered_by_ds_per_series(tmp_path: Path, suffix: str) -> None:
-    path = tmp_path / f"series{suffix}"
-    if suffix == ".parquet":
-        _frame().to_parquet(path)
-    else:
-        _frame().to_csv(path, index=False)
-    assert read_histories(path) == {"A": [1.0, 2.0, 3.0], "B": [10.0, 20.0, 30.0]}
-    assert list(read_histories(path, ["B", "A"])) == ["B", "A"]
+def test_a_service_that_is_down_is_named_by_its_url() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    with pytest.raises(ServiceUnreachableError, match=f"no service answers at {url}"):
+        forecast(url, {"A": [1.0, 2.0, 3.0]})
 
 
-def test_unknown_id_missing_column_and_format_are_named(tmp_path: Path) -> None:
-    path = tmp_path / "series.csv"
-    _frame().to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"no series \['Z'\]"):
-        read_histories(path, ["A", "Z"])
-    _frame().drop(columns="ds").to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['ds'\]"):
-        read_histories(path)
-    with pytest.raises(ValueError, match=r"use a \.csv"):
-        read_histories(tmp_path / "series.xlsx")
+def test_series_per_request_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="series_per_request must be >= 1"):
+        forecast("http://127.0.0.1:1", {"A": [1.0]}, series_per_request=0)
