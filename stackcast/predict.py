@@ -9,7 +9,7 @@ timestamp from the file's frequency (`training/frequency.py`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, cast, get_args
 
 import pandas as pd
 import typer
@@ -53,7 +53,7 @@ def predict(
         raise typer.BadParameter(
             f"choose one of {', '.join(get_args(FillPolicy))}", param_hint="--fill"
         )
-    data = load_series_set(csv, min_length=1, fill=fill)  # type: ignore[arg-type]
+    data = load_series_set(csv, min_length=1, fill=cast(FillPolicy, fill))
     ids = id_ or list(data.series)
     unknown = [i for i in ids if i not in data.series]
     if unknown:

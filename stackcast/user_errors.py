@@ -107,14 +107,17 @@ def _mlflow_kind(error: BaseException) -> UserError | None:
     from stackcast.service.retry import redact, unreachable
 
     uri = redact(mlflow.get_tracking_uri())
-    reason = unreachable(error)
+    names = _names(error)
+    # Only MLflow's (or requests') own errors: a bare TimeoutError elsewhere is no tracking server.
+    ours = any(name.startswith(("mlflow.", "requests.")) for name in names)
+    reason = unreachable(error) if ours else None
     if reason is not None:
         return UserError(
             ExitCode.TRACKING_UNREACHABLE,
             f"tracking server {uri} unreachable ({reason}): start it, or point "
             "MLFLOW_TRACKING_URI at a running one",
         )
-    if _MLFLOW_ERROR not in _names(error):
+    if _MLFLOW_ERROR not in names:
         return None
     status = error.get_http_status_code()  # type: ignore[attr-defined]
     message = str(error.message).rstrip(".")  # type: ignore[attr-defined]

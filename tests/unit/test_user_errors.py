@@ -83,3 +83,28 @@ def test_the_readme_documents_every_status() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for code in ExitCode:
         assert f"| {int(code)} | `{code.name}` |" in readme, f"README lacks exit status {code}"
+
+
+def test_an_mlflow_error_caused_by_a_refused_connection_is_an_unreachable_server() -> None:
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    wrapped = MlflowException("API request to http://tracking:5000/api failed")
+    # As MLflow's client raises it: inside `except`, so the transport error is its context.
+    wrapped.__context__ = requests.exceptions.ConnectionError("Connection refused")
+    found = classify(wrapped)
+    assert found is not None and found.code == ExitCode.TRACKING_UNREACHABLE
+    assert "unreachable (ConnectionError)" in found.message
+    assert classify(TimeoutError("a timeout elsewhere")) is None  # not MLflow's: a crash
+
+
+def test_an_mlflow_not_found_is_an_unknown_model() -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    error = MlflowException(
+        "Registered Model with name=nobody not found", error_code=RESOURCE_DOES_NOT_EXIST
+    )
+    found = classify(error)
+    assert found is not None and found.code == ExitCode.UNKNOWN_MODEL
+    assert found.message.startswith("Registered Model with name=nobody not found (registry: ")
