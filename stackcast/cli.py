@@ -57,6 +57,9 @@ def _main(
     configure_output(verbose)
 
 
-app.add_typer(training_app)  # no name: train, evaluate and lab join the root commands
-app.command()(serve)
-app.command()(predict)
+# Typers added without a name merge their commands into the root, in this order.
+service_side = typer.Typer()
+service_side.command()(serve)
+service_side.command()(predict)
+app.add_typer(training_app)  # train, lab, evaluate
+app.add_typer(service_side)

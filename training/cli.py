@@ -1,4 +1,4 @@
-"""Training's commands (train, evaluate); `stackcast.cli` adds the service's."""
+"""Training's commands (train, lab, evaluate); `stackcast.cli` adds the service's."""
 
 from __future__ import annotations
 
