@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     RESUME_REFUSED = 11  # `train --resume`: nothing to resume, or the config differs
     DIVERGED = 12  # training stopped on a NaN/inf loss
     MODEL_UNUSABLE = 13  # `serve`: the model's files are refused or the worker cannot load it
+    WOULD_OVERWRITE = 14  # `lab`: the report would replace files tracked by git (--overwrite)
     INTERRUPTED = 143  # SIGTERM stopped training (128 + 15); `train --resume` continues it
 
 
@@ -51,6 +52,7 @@ KINDS: dict[str, ExitCode] = {
     "stackcast.training.telemetry.NonFiniteLossError": ExitCode.DIVERGED,
     "stackcast.service.loader.UnsafeArtifactError": ExitCode.MODEL_UNUSABLE,
     "stackcast.service.app.WorkerStartError": ExitCode.MODEL_UNUSABLE,
+    "stackcast.training.lab_output.TrackedReportError": ExitCode.WOULD_OVERWRITE,
 }
 _VALIDATION_ERROR = "pydantic_core._pydantic_core.ValidationError"
 _MLFLOW_ERROR = "mlflow.exceptions.MlflowException"

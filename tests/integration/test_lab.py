@@ -16,6 +16,7 @@ from stackcast.training.lab import Outcome, run_child
 from stackcast.training.lab_divergence import DIVERGENCE_BOUND
 from stackcast.training.lab_plan import BUDGETS, TASKS, Spec, count_runs, specs
 from stackcast.training.lab_report import FIGURES, divergence_figure, write_report
+from stackcast.user_errors import ExitCode
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ def test_a_report_over_committed_files_is_refused_before_anything_runs(mlflow_st
     before = sample.read_bytes()
     out = ["--out", str(ROOT / "docs" / "lab")]
     result = CliRunner().invoke(app, ["lab", "--budget", "small", *out])
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.WOULD_OVERWRITE
     assert "tracked by git" in result.output and "--overwrite" in result.output
     assert sample.read_bytes() == before
     assert mlflow.search_runs(search_all_experiments=True, output_format="list") == []
