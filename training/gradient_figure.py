@@ -80,6 +80,8 @@ def gradient_figure(
             name = "bottom" if layer == 0 else "top" if layer == layers - 1 else ""
             ax.set_title(f"layer {layer}" + (f" ({name})" if name else ""), loc="left")
             ax.set_ylabel("train step")
+            if len(steps) == 1:
+                ax.set_yticks(steps)
             if row == layers - 1:
                 ax.set_xlabel("time step t of the window")
             else:
@@ -102,6 +104,8 @@ def gradient_figure(
                 fontsize=10,
             )
         ratio_ax.set_yscale("log")
+        if len(steps) == 1:
+            ratio_ax.set_xticks(steps)
         ratio_ax.set_title("decay ratio ||dL/dh_1|| / ||dL/dh_T||", loc="left")
         ratio_ax.set_xlabel("train step")
         ratio_ax.legend(loc="best", fontsize=10)

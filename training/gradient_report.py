@@ -13,10 +13,12 @@ import matplotlib.pyplot as plt
 import mlflow
 
 from stackcast.training.gradient_figure import gradient_figure
+from stackcast.training.gradient_html import gradient_page
 from stackcast.training.telemetry import GradientMap, Verdict
 
 MAP_JSON = "gradients/map.json"
 MAP_PNG = "gradients/map.png"
+MAP_HTML = "gradients/map.html"  # the same, interactive
 
 
 def _finite(value: float | None) -> float | str | None:
@@ -48,15 +50,18 @@ def map_document(maps: list[GradientMap], verdict: Verdict) -> dict[str, Any]:
 
 
 def log_gradient_report(maps: list[GradientMap], verdict: Verdict, figure: bool = True) -> None:
-    """Into the active MLflow run: the map JSON, the figure and the verdict tags.
+    """Into the active MLflow run: the map JSON, the figure (PNG and HTML), the verdict tags.
 
-    `figure=False` leaves the figure out (the lab's many child runs).
+    `figure=False` leaves the figures out (the lab's many child runs).
     """
     mlflow.set_tags({"gradients.verdict": verdict.label, "gradients.reason": verdict.reason[:5000]})
     mlflow.log_dict(map_document(maps, verdict), MAP_JSON)
     if maps and figure:
-        steps = f"{len(maps)} maps, train steps {maps[0].step}-{maps[-1].step}"
+        first, last = maps[0].step, maps[-1].step
+        steps = f"{len(maps)} maps, train steps {first}-{last}" if last > first else "1 map"
         title = f"gradient map: {verdict.label}\n{steps}"
         fig = gradient_figure(maps, title, verdict.vanishing_ratio, verdict.exploding_ratio)
         mlflow.log_figure(fig, MAP_PNG)
         plt.close(fig)
+        page = gradient_page(maps, title, verdict.vanishing_ratio, verdict.exploding_ratio)
+        mlflow.log_text(page, MAP_HTML)

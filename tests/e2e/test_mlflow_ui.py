@@ -1,8 +1,10 @@
 """The gradient map in MLflow's UI, as `make ui` serves it, seen by headless Chromium.
 
 The artifact preview must show `gradients/map.png` at its natural size (not shrunk to the pane,
-which made the labels unreadable): the screenshot holds the artifact's pixels one to one.
-Skips without Debian's `chromium`, unless STACKCAST_REQUIRE_DOCKER=1 (CI installs it).
+which made the labels unreadable): the screenshot holds the artifact's pixels one to one. And
+`gradients/map.html` must draw its heatmaps inside MLflow's sandboxed iframe (plotly.js
+embedded, nothing fetched). Skips without Debian's `chromium`, unless STACKCAST_REQUIRE_DOCKER=1
+(CI installs it).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stackcast.training.gradient_report import MAP_PNG, log_gradient_report
+from stackcast.training.gradient_report import MAP_HTML, MAP_PNG, log_gradient_report
 from stackcast.training.telemetry import GradientMap, judge
 from tests.conftest import in_store
-from tests.container.browser import chromium, render
+from tests.container.browser import IN_PROCESS_FRAMES, chromium, render
 from tests.e2e.servers import free_port, running_server
 
 pytestmark = pytest.mark.slow
@@ -49,6 +51,11 @@ def _unscaled_at(screen: np.ndarray, image: np.ndarray) -> tuple[int, int] | Non
     return None
 
 
+def _coloured(pixels: np.ndarray) -> int:
+    """Pixels far from grey: the heatmaps' colours, not the UI's text and rules."""
+    return int(((pixels.max(axis=2) - pixels.min(axis=2)) > 60).sum())
+
+
 def test_the_gradient_map_reads_at_its_natural_size_in_the_artifact_preview(
     browser: None, tmp_path: Path
 ) -> None:
@@ -66,10 +73,10 @@ def test_the_gradient_map_reads_at_its_natural_size_in_the_artifact_preview(
     ]
     url = f"http://127.0.0.1:{port}"
     with running_server(ui, f"{url}/health", tmp_path / "ui.log"):
-        page = f"{url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts"
-        page += f"/{MAP_PNG}"
-        shot = tmp_path / "ui-gradient-map.png"
-        render(page, shot, ["map.png", "map.json"], attempts=2)
+        pages = f"{url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/artifacts"
+        shot, html_shot = tmp_path / "ui-gradient-map.png", tmp_path / "ui-gradient-map-html.png"
+        render(f"{pages}/{MAP_PNG}", shot, ["map.png", "map.html", "map.json"], attempts=2)
+        render(f"{pages}/{MAP_HTML}", html_shot, ["mlflow-html-iframe"], 2, IN_PROCESS_FRAMES)
     screen, image = _rgb(shot), _rgb(artifact)
     found = _unscaled_at(screen, image)
     assert found is not None, f"{MAP_PNG} is not shown at its natural size (see {shot})"
@@ -78,3 +85,7 @@ def test_the_gradient_map_reads_at_its_natural_size_in_the_artifact_preview(
     shown = image[max(-top, 0) : max(-top, 0) + visible.shape[0]]
     assert visible.shape[0] > image.shape[0] // 2  # most of the figure is on screen
     assert np.abs(visible - shown).max() <= 2, "the preview alters the figure's pixels"
+
+    pane = (slice(max(top, 0), None), slice(left, left + image.shape[1]))  # the preview pane
+    drawn = _coloured(_rgb(html_shot)[pane])
+    assert drawn > _coloured(visible) // 4, f"{MAP_HTML} draws no heatmap (see {html_shot})"

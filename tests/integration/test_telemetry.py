@@ -143,6 +143,7 @@ def test_every_run_logs_map_artifacts_metrics_and_a_verdict(
     assert np.asarray(document["maps"][0]["norms"]).shape == (2, 24)  # layers x steps
     png = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="gradients")
     assert (Path(png) / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'id="gradient-map"' in (Path(png) / "map.html").read_text()  # the interactive one
 
 
 def test_a_nan_loss_stops_at_once_keeps_the_checkpoint_and_fails_the_run(

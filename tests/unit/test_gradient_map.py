@@ -12,6 +12,7 @@ import torch
 
 from stackcast.models import ModelConfig, StackedRNNForecaster
 from stackcast.training.gradient_figure import gradient_figure
+from stackcast.training.gradient_html import gradient_page, gradient_plot
 from stackcast.training.gradient_report import map_document
 from stackcast.training.telemetry import GradientMap, judge
 
@@ -131,3 +132,15 @@ def test_the_document_says_which_steps_it_covers() -> None:
     assert document["covers"] == {"first_step": 0, "last_step": 100, "maps": 3}
     assert [m["step"] for m in document["maps"]] == [0, 50, 100]
     assert "over 3 maps (train steps 0 to 100)" in document["reason"]
+
+
+def test_the_html_page_is_self_contained_with_a_heatmap_per_layer_over_every_map() -> None:
+    rows = [[0.5, 1.0, float("inf")], [0.0, 0.5, 1.0]]  # a non-finite and a zero norm
+    maps = [GradientMap(step, rows) for step in range(0, 300, 50)]
+    fig = gradient_plot(maps, "t", 1e-3, 1e3)
+    heatmaps = [trace for trace in fig.data if trace.type == "heatmap"]
+    assert [len(h.z) for h in heatmaps] == [len(maps)] * 2  # every map, a panel per layer
+    assert list(heatmaps[0].y) == [m.step for m in maps]
+    assert fig.layout.width <= PREVIEW_PX
+    page = gradient_page(maps, "t", 1e-3, 1e3)
+    assert 'id="gradient-map"' in page and "<script src=" not in page  # plotly.js inside
