@@ -27,8 +27,8 @@ the checkpoint any `validate`/`test` loads, and `train` scores the best checkpoi
 which would rewind the map (and the verdict) to the best epoch and drop the epochs after it.
 The per-step metrics are held until the end of the epoch, just before its checkpoint is saved:
 an epoch cut short by an interruption logs nothing, and its replay after `--resume` logs its
-steps once. Under DDP only rank 0 records (every rank holds the same
-averaged gradients; the map probes rank 0's batch).
+steps once. Under DDP only rank 0 records (every rank holds the same averaged gradients; the
+map probes rank 0's batch).
 """
 
 from __future__ import annotations
