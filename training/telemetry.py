@@ -22,10 +22,13 @@ top layer is above `exploding_ratio` (gradients grow going back in time) or the 
 non-finite; `vanishing` if it is below `vanishing_ratio`; `healthy` otherwise.
 
 Resuming: the maps travel in Lightning checkpoints (`state_dict`), so a resumed run's verdict
-covers the whole run. The per-step metrics are held until the end of the epoch, just before
-its checkpoint is saved: an epoch cut short by an interruption logs nothing, and its replay
-after `--resume` logs its steps once. Under DDP only rank 0 records (every rank holds the same
-averaged gradients; the map probes rank 0's batch).
+covers the whole run. Only `fit` restores them: Lightning restores every callback's state from
+the checkpoint any `validate`/`test` loads, and `train` scores the best checkpoint after `fit`,
+which would rewind the map (and the verdict) to the best epoch and drop the epochs after it.
+The per-step metrics are held until the end of the epoch, just before its checkpoint is saved:
+an epoch cut short by an interruption logs nothing, and its replay after `--resume` logs its
+steps once. Under DDP only rank 0 records (every rank holds the same averaged gradients; the
+map probes rank 0's batch).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch.optim import Optimizer
 
@@ -82,6 +86,8 @@ class Verdict:
     reason: str
     bottom_decay_ratio: float | None
     top_decay_ratio: float | None
+    vanishing_ratio: float  # the thresholds it was judged with
+    exploding_ratio: float
 
 
 def gradient_map(
@@ -134,21 +140,22 @@ def judge(
     bottom = statistics.median(m.bottom_decay_ratio for m in maps) if maps else None
     top = statistics.median(m.top_decay_ratio for m in maps) if maps else None
     numbers = (
-        f"median dL/dh_1 / dL/dh_T over {len(maps)} maps: bottom {bottom:.3g}, top {top:.3g}"
+        f"median dL/dh_1 / dL/dh_T over {len(maps)} maps (train steps {maps[0].step} to "
+        f"{maps[-1].step}): bottom {bottom:.3g}, top {top:.3g}"
         if bottom is not None and top is not None
         else "no gradient map recorded"
     )
+    thresholds = (vanishing_ratio, exploding_ratio)
     if nonfinite is not None:
-        return Verdict("exploding", f"{nonfinite}; {numbers}", bottom, top)
+        return Verdict("exploding", f"{nonfinite}; {numbers}", bottom, top, *thresholds)
     if bottom is None or top is None:
-        return Verdict("healthy", numbers, None, None)
+        return Verdict("healthy", numbers, None, None, *thresholds)
     if max(bottom, top) > exploding_ratio:
-        return Verdict("exploding", f"{numbers} > {exploding_ratio:g}", bottom, top)
+        return Verdict("exploding", f"{numbers} > {exploding_ratio:g}", bottom, top, *thresholds)
     if min(bottom, top) < vanishing_ratio:
-        return Verdict("vanishing", f"{numbers} < {vanishing_ratio:g}", bottom, top)
-    return Verdict(
-        "healthy", f"{numbers}, within [{vanishing_ratio:g}, {exploding_ratio:g}]", bottom, top
-    )
+        return Verdict("vanishing", f"{numbers} < {vanishing_ratio:g}", bottom, top, *thresholds)
+    within = f"{numbers}, within [{vanishing_ratio:g}, {exploding_ratio:g}]"
+    return Verdict("healthy", within, bottom, top, *thresholds)
 
 
 @dataclass(eq=False)  # hashed by identity, as Lightning expects of callbacks
@@ -166,6 +173,7 @@ class GradientTelemetry(Callback):
     _step: int = field(default=0, init=False)
     _pending: list[tuple[int, dict[str, float]]] = field(default_factory=list, init=False)
     _losses: LossWatch = field(default_factory=LossWatch, init=False)
+    _stage: str | None = field(default=None, init=False)  # the Trainer entry point running
 
     def __post_init__(self) -> None:
         if self.every_n_steps < 1 or self.probe_size < 1:
@@ -192,8 +200,17 @@ class GradientTelemetry(Callback):
             "nonfinite": self.nonfinite,
         }
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Note the entry point: Lightning calls this before it restores a checkpoint."""
+        self._stage = stage
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Continue from a checkpoint's state (`--resume`)."""
+        """Continue from a checkpoint's state (`fit(ckpt_path=...)`, i.e. `--resume`).
+
+        Outside `fit` (validating or testing a checkpoint) the run's record is kept as it is.
+        """
+        if self._stage != TrainerFn.FITTING:
+            return
         self.maps = [GradientMap(m["step"], m["norms"]) for m in state_dict["maps"]]
         self.last_weight_norms = dict(state_dict["last_weight_norms"])
         self.last_weight_norms_step = state_dict["last_weight_norms_step"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+
+# Headless screenshots leave a cross-origin iframe blank (it renders in another process, which
+# the virtual-time budget does not drive); MLflow shows HTML artifacts in a sandboxed iframe.
+IN_PROCESS_FRAMES = ("--disable-site-isolation-trials", "--disable-features=site-per-process")
 
 
 def chromium() -> str | None:
@@ -37,22 +42,25 @@ def _run(
         )
 
 
-def render(url: str, png: Path, expected: list[str], attempts: int = 3) -> str:
+def render(
+    url: str, png: Path, expected: list[str], attempts: int = 3, flags: Sequence[str] = ()
+) -> str:
     """The page's DOM once every `expected` text is in it; its screenshot saved to `png`.
 
     Retries with a longer virtual-time budget (a loaded machine renders slower), bounded.
+    `flags` go to Chromium as well (e.g. `IN_PROCESS_FRAMES`).
     """
     binary = chromium()
     assert binary is not None, "no chromium on PATH (apt-get install chromium)"
     dom, missing = "", list(expected)
     for attempt in range(attempts):
         budget = 15000 * (attempt + 1)
-        done = _run(binary, url, ["--dump-dom"], budget)
+        done = _run(binary, url, ["--dump-dom", *flags], budget)
         dom = done.stdout
         missing = [text for text in expected if text not in dom]
         if not missing:
             break
-    shot = _run(binary, url, [f"--screenshot={png}"], 15000 * attempts)
+    shot = _run(binary, url, [f"--screenshot={png}", *flags], 15000 * attempts)
     assert png.is_file() and png.stat().st_size > 0, f"no screenshot of {url}: {shot.stderr[-500:]}"
     png.with_suffix(".html").write_text(dom)
     assert not missing, f"{url}: {missing} not in the rendered page (DOM saved beside {png.name})"

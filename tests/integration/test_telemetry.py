@@ -143,6 +143,7 @@ def test_every_run_logs_map_artifacts_metrics_and_a_verdict(
     assert np.asarray(document["maps"][0]["norms"]).shape == (2, 24)  # layers x steps
     png = mlflow.artifacts.download_artifacts(run_id=result.run_id, artifact_path="gradients")
     assert (Path(png) / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'id="gradient-map"' in (Path(png) / "map.html").read_text()  # the interactive one
 
 
 def test_a_nan_loss_stops_at_once_keeps_the_checkpoint_and_fails_the_run(
@@ -172,3 +173,37 @@ def test_a_nan_loss_stops_at_once_keeps_the_checkpoint_and_fails_the_run(
     assert run.info.status == "FAILED"
     assert run.data.tags["gradients.verdict"] == "exploding"
     assert run.data.tags["gradients.reason"].startswith("loss nan at step 4")
+
+
+def test_the_map_and_verdict_cover_every_step_when_the_best_epoch_is_not_the_last(
+    mlflow_store: str, tiny_config: TinyConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scoring the best checkpoint after `fit` must not rewind the run's telemetry to it."""
+    original = ForecastModule.model_step
+
+    def worse_every_epoch(self: ForecastModule, batch: Any, states: Any = None) -> Any:
+        loss, pred = original(self, batch, states)
+        if not self.training:  # validation only: the first epoch stays the best
+            loss = loss + 100.0 * self.current_epoch
+        return loss, pred
+
+    monkeypatch.setattr(ForecastModule, "model_step", worse_every_epoch)
+    config = tiny_config(
+        trainer={"max_epochs": 3, "limit_train_batches": 3}, telemetry={"every_n_steps": 1}
+    )
+    result = train(config)
+    assert result is not None and result.best_epoch == 1 and result.epochs == 3
+    document = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=result.run_id, artifact_path="gradients/map.json"
+            )
+        ).read_text()
+    )
+    steps = [m["step"] for m in document["maps"]]
+    assert steps == list(range(9))  # 3 epochs x 3 steps: all of them, not the first epoch's
+    assert document["covers"] == {"first_step": 0, "last_step": 8, "maps": 9}
+    run = MlflowClient().get_run(result.run_id)
+    assert "over 9 maps (train steps 0 to 8)" in run.data.tags["gradients.reason"]
+    logged = MlflowClient().get_metric_history(result.run_id, "grad_flow/top_decay_ratio")
+    assert max(m.step for m in logged) == steps[-1]

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import struct
+from io import BytesIO
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from stackcast.models import ModelConfig, StackedRNNForecaster
+from stackcast.training.gradient_figure import gradient_figure
+from stackcast.training.gradient_html import gradient_page, gradient_plot
+from stackcast.training.gradient_report import map_document
 from stackcast.training.telemetry import GradientMap, judge
 
 CELLS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
@@ -88,3 +94,53 @@ def test_a_non_finite_loss_is_exploding_whatever_the_maps_say() -> None:
 def test_median_over_the_run_ignores_a_single_spike() -> None:
     maps = [_map((0.5, 1), (0.5, 1))] * 4 + [_map((1e6, 1), (0.5, 1))]
     assert judge(maps, None, 1e-3, 1e3).label == "healthy"
+
+
+PREVIEW_PX = 550  # MLflow's artifact preview pane in a 1440 px wide window
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    return int(width), int(height)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_the_figure_fits_the_preview_with_a_row_per_layer_and_covers_every_map(
+    layers: int,
+) -> None:
+    rows = [[0.1 * (k + 1), 1.0, 2.0] for k in range(layers)]
+    maps = [GradientMap(step, rows) for step in range(0, 500, 50)]
+    verdict = judge(maps, None, 1e-3, 1e3)
+    fig = gradient_figure(maps, "t", verdict.vanishing_ratio, verdict.exploding_ratio)
+    buffer = BytesIO()
+    fig.savefig(buffer)  # as mlflow.log_figure saves it: at the figure's own dpi
+    panels = [ax for ax in fig.axes if ax.get_title(loc="left")]  # not the colour bar
+    titles = [ax.get_title(loc="left") for ax in panels]
+    heatmap_rows = [ax.get_images()[0].get_array().shape[0] for ax in panels[:-1]]
+    plt.close(fig)
+    width, height = _png_size(buffer.getvalue())
+    assert width <= PREVIEW_PX < width + height  # one column, shown at its natural size
+    assert len(panels) == layers + 1  # a panel per layer, then the decay ratios
+    assert titles[0].startswith(f"layer {layers - 1}") and titles[-1].startswith("decay ratio")
+    assert heatmap_rows == [len(maps)] * layers  # every map of the run, not a sample
+
+
+def test_the_document_says_which_steps_it_covers() -> None:
+    maps = [GradientMap(step, [[0.5, 1.0]]) for step in (0, 50, 100)]
+    document = map_document(maps, judge(maps, None, 1e-3, 1e3))
+    assert document["covers"] == {"first_step": 0, "last_step": 100, "maps": 3}
+    assert [m["step"] for m in document["maps"]] == [0, 50, 100]
+    assert "over 3 maps (train steps 0 to 100)" in document["reason"]
+
+
+def test_the_html_page_is_self_contained_with_a_heatmap_per_layer_over_every_map() -> None:
+    rows = [[0.5, 1.0, float("inf")], [0.0, 0.5, 1.0]]  # a non-finite and a zero norm
+    maps = [GradientMap(step, rows) for step in range(0, 300, 50)]
+    fig = gradient_plot(maps, "t", 1e-3, 1e3)
+    heatmaps = [trace for trace in fig.data if trace.type == "heatmap"]
+    assert [len(h.z) for h in heatmaps] == [len(maps)] * 2  # every map, a panel per layer
+    assert list(heatmaps[0].y) == [m.step for m in maps]
+    assert fig.layout.width <= PREVIEW_PX
+    page = gradient_page(maps, "t", 1e-3, 1e3)
+    assert 'id="gradient-map"' in page and "<script src=" not in page  # plotly.js inside
