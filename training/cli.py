@@ -119,8 +119,12 @@ def train(
                 train_config = point.config
         for choice in choices:
             typer.echo(f"auto: {choice.line()}")
-        lines = []  # the progress bar is off, or would not reach a terminal
-        if not train_config.trainer.progress_bar or not sys.stdout.isatty():
+        if train_config.trainer.progress_bar and not sys.stdout.isatty():
+            # A bar redrawn into a log file is noise there: one line per epoch instead.
+            trainer = train_config.trainer.model_copy(update={"progress_bar": False})
+            train_config = train_config.model_copy(update={"trainer": trainer})
+        lines = []
+        if not train_config.trainer.progress_bar:
             lines.append(EpochLines(typer.echo, train_config.registry.metric))
         result = run_training(train_config, lines, resume=point, choices=choices, promote=promote)
     except TrainingInterruptedError as error:

@@ -22,8 +22,13 @@ TINY_M4 = {
 
 
 def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
-    trained = run_stackcast(["train", *set_args(TINY_M4)], tmp_path)
+    # The progress bar is asked for, but stdout is a pipe: one line per epoch, no bar frames.
+    trained = run_stackcast(
+        ["train", *set_args({**TINY_M4, "trainer.progress_bar": True})], tmp_path
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
+    assert re.search(r"^epoch 1/1  train/loss \d", trained.stdout, re.M)
+    assert "━" not in trained.stdout + trained.stderr
     assert re.search(r"^run_id: [0-9a-f]{32}$", trained.stdout, re.M)
     assert "registered: stackcast version 1" in trained.stdout
     assert "(epochs trained: 1; registered weights from epoch 1, the best)" in trained.stdout
@@ -40,6 +45,7 @@ def test_train_then_evaluate_on_bundled_m4(tmp_path: Path) -> None:
     ours = rows["stackcast"].split()
     assert ours[-1] == "ours" and all(float(v) > 0 for v in ours[1:4])
     assert "published M4" in scored.stdout
+    assert "Downloading artifacts" not in scored.stdout + scored.stderr
 
 
 def test_unknown_config_key_fails_with_its_name(tmp_path: Path) -> None:
