@@ -112,12 +112,8 @@ class DivergenceWatch(Callback):
         batch_idx: int,
     ) -> None:
         """Read this step's loss (on an accelerator: the last step's, see `LossWatch`)."""
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:  # the module skipped this step
-            known = self._losses.settle()
-        else:
-            known = self._losses.push(loss, trainer.global_step, trainer.current_epoch, batch_idx)
-        self._check_loss(trainer, known)
+        step, epoch = trainer.global_step, trainer.current_epoch
+        self._check_loss(trainer, self._losses.push_output(outputs, step, epoch, batch_idx))
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The last step's loss, before its weights are validated."""

@@ -11,6 +11,7 @@ there is nothing to wait for and each loss is read at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -45,6 +46,13 @@ class LossWatch:
             return known
         self._pending = (loss.detach(), None, where)
         return self.settle()
+
+    def push_output(self, outputs: Any, step: int, epoch: int, batch_idx: int) -> StepLoss | None:
+        """`push` the loss in a training step's `outputs`; a skipped step (None) only settles."""
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:  # the module skipped this step
+            return self.settle()
+        return self.push(loss, step, epoch, batch_idx)
 
     def settle(self) -> StepLoss | None:
         """The queued loss, waiting for its copy if needed (at once: it was queued a step ago)."""

@@ -255,11 +255,7 @@ class GradientTelemetry(Callback):
         batch_idx: int,
     ) -> None:
         """Stop on a NaN or infinite loss (on every rank, if any rank's loss is)."""
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None:  # the module skipped this step
-            known = self._losses.settle()
-        else:
-            known = self._losses.push(loss, self._step, trainer.current_epoch, batch_idx)
+        known = self._losses.push_output(outputs, self._step, trainer.current_epoch, batch_idx)
         self._stop_if_nonfinite(trainer, known)
 
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

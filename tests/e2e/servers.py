@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import ServedStore
+from tests.service_helpers import serve_command, serve_env
+
 
 def mlflow_server_command(backend_store_uri: str, artifacts: Path, port: int) -> list[str]:
     """`mlflow server` on 127.0.0.1:`port`, one worker, serving artifacts from `artifacts`."""
@@ -74,3 +77,13 @@ def running_server(
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
+
+
+@contextmanager
+def stackcast_server(store: ServedStore, log_dir: Path) -> Iterator[str]:
+    """A real `stackcast serve` of `store`'s champion (no reload polling); yields its URL."""
+    port = free_port()
+    env = serve_env(store, port, reload_interval="0")
+    url = f"http://127.0.0.1:{port}"
+    with running_server(serve_command(), f"{url}/health", log_dir / "serve.log", env):
+        yield url

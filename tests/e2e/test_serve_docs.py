@@ -10,8 +10,7 @@ import pytest
 
 from tests.conftest import ServedStore
 from tests.container.browser import chromium
-from tests.e2e.servers import free_port, running_server
-from tests.service_helpers import serve_command, serve_env
+from tests.e2e.servers import stackcast_server
 
 pytestmark = pytest.mark.slow
 
@@ -23,11 +22,7 @@ OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
 def server_url(
     served_store: ServedStore, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    port = free_port()
-    env = serve_env(served_store, port, reload_interval="0")
-    log = tmp_path_factory.mktemp("docs") / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    with running_server(serve_command(), f"{url}/health", log, env):
+    with stackcast_server(served_store, tmp_path_factory.mktemp("docs")) as url:
         yield url
 
 
