@@ -53,6 +53,9 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    # A URI set in-process earlier (`in_store`, a command run through CliRunner) wins over
+    # the environment: point MLflow's client here too.
+    mlflow.set_tracking_uri(uri)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
@@ -110,6 +113,7 @@ def in_store(directory: Path) -> Iterator[str]:
 
     uri = f"sqlite:///{directory / 'mlflow.db'}"
     saved_env, saved_cwd = os.environ.get("MLFLOW_TRACKING_URI"), Path.cwd()
+    saved_uri = mlflow.get_tracking_uri()
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.chdir(directory)
     mlflow.set_tracking_uri(uri)
@@ -117,6 +121,7 @@ def in_store(directory: Path) -> Iterator[str]:
         yield uri
     finally:
         os.chdir(saved_cwd)
+        mlflow.set_tracking_uri(saved_uri)
         if saved_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
