@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +104,31 @@ def naive1(insample: Sequence[npt.ArrayLike], h: int) -> FloatArray:
     """
     last = np.array([np.asarray(x, dtype=np.float64)[-1] for x in insample])  # (n_series,)
     return np.repeat(last[:, None], h, axis=1)
+
+
+def naive1_interval(
+    insample: Sequence[npt.ArrayLike], h: int, level: float = 0.95
+) -> tuple[FloatArray, FloatArray]:
+    """Naive1's random-walk prediction interval, as M4 scored its Naive row (R `forecast::naive`).
+
+    Step k's interval is the last value +- z sigma sqrt(k), where sigma is the root mean square
+    of the series' one-step differences and z the normal quantile of (1 + level) / 2.
+
+    Args:
+        insample: one in-sample series per row (at least two points), lengths may differ.
+        h: forecast horizon.
+        level: nominal coverage, in (0, 1).
+
+    Returns:
+        (lower, upper), each of shape (n_series, h).
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    sigma = np.array([np.sqrt(np.mean(np.diff(np.asarray(x, np.float64)) ** 2)) for x in insample])
+    half = z * sigma[:, None] * np.sqrt(np.arange(1, h + 1))[None, :]
+    point = naive1(insample, h)
+    return point - half, point + half
 
 
 def seasonal_naive(insample: Sequence[npt.ArrayLike], h: int, m: int) -> FloatArray:
